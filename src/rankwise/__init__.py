@@ -1,0 +1,6 @@
+"""rankwise: retrieve → rerank → evaluate, fast on a CPU and exact in its numbers."""
+from rankwise.types import Dataset, Document, Query, Qrels, Ranking, Run
+
+__version__ = "0.1.0"
+
+__all__ = ["Dataset", "Document", "Query", "Qrels", "Ranking", "Run", "__version__"]

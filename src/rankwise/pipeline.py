@@ -1,0 +1,239 @@
+"""Composable stages: retrievers, rerankers and the operators that join them.
+
+Every stage maps ``(queries, run)`` to a new run. Operators follow PyTerrier's algebra:
+
+- ``a >> b``   then: b reranks (or re-retrieves for) what a returned
+- ``a % k``    cutoff: keep a's top-k per query
+- ``a + b``    score sum: per query, a document's score is the sum of its scores in a and b
+               (a document missing from one side contributes nothing from it)
+- ``a | b``    union: the documents of both, a's ranking first, then b's unseen documents below it
+- ``w * a``    scale a's scores by w (for weighted sums: ``0.3 * bm25 + 0.7 * dense``)
+
+A stage runs over many queries in one call: ``stage(queries)`` or ``stage.run(dataset)``.
+"""
+from __future__ import annotations
+
+import time
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from rankwise.types import Dataset, Query, Ranking, Run
+
+
+def as_queries(queries: Query | str | Iterable[Query | str] | Dataset) -> list[Query]:
+    """Accept a Dataset, one query, a string, or a list of either; strings get qids "1", "2", …"""
+    if isinstance(queries, Dataset):
+        return list(queries.queries)
+    if isinstance(queries, (Query, str)):
+        queries = [queries]
+    out = []
+    for i, q in enumerate(queries, start=1):
+        out.append(q if isinstance(q, Query) else Query(str(i), str(q)))
+    return out
+
+
+class Stage:
+    """A step of a pipeline. Subclasses implement :meth:`transform`."""
+
+    name: str = "stage"
+
+    def transform(self, queries: Sequence[Query], run: Run | None) -> Run:
+        raise NotImplementedError
+
+    # --- running -------------------------------------------------------------------------------------------
+    def __call__(self, queries, run: Run | None = None) -> Run:
+        """Run the stage over many queries at once; returns a :class:`Run` named after the stage."""
+        out = self.transform(as_queries(queries), run)
+        out.name = str(self)
+        return out
+
+    def run(self, dataset: Dataset) -> Run:
+        """Run over every query of a dataset."""
+        return self(dataset.queries)
+
+    # --- composition ---------------------------------------------------------------------------------------
+    def __rshift__(self, other: "Stage") -> "Stage":
+        return Then(self, other)
+
+    def __mod__(self, k: int) -> "Stage":
+        return Cutoff(self, k)
+
+    def __add__(self, other: "Stage") -> "Stage":
+        return ScoreSum(self, other)
+
+    def __or__(self, other: "Stage") -> "Stage":
+        return Union(self, other)
+
+    def __rmul__(self, weight: float) -> "Stage":
+        return Scaled(self, weight)
+
+    def __mul__(self, weight: float) -> "Stage":
+        return Scaled(self, weight)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Retriever(Stage):
+    """A first-stage retriever: finds candidates for queries in its own index."""
+
+    name = "retriever"
+    default_k: int = 1000
+
+    def search(self, queries: Sequence[Query], k: int = 1000) -> Run:
+        raise NotImplementedError
+
+    def transform(self, queries: Sequence[Query], run: Run | None) -> Run:
+        return self.search(queries, k=self.default_k)
+
+
+class Reranker(Stage):
+    """Reorders a query's candidates. Subclasses implement :meth:`score` (one query's candidate texts ->
+    scores) or override :meth:`rerank_batch` to batch across queries.
+
+    Candidates must carry their texts (``Ranking.texts``); retrievers built from a corpus attach them, and
+    ``Run.with_texts(corpus)`` attaches them to a run read from disk.
+    """
+
+    name = "reranker"
+
+    def score(self, query: Query, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def rerank(self, query: Query | str, candidates: Ranking) -> Ranking:
+        """One query: returns the candidates reordered by this reranker's scores."""
+        query = query if isinstance(query, Query) else Query(candidates.qid, query)
+        texts = _require_texts(candidates, self)
+        scores = np.asarray(self.score(query, texts), dtype=np.float64)
+        return Ranking(candidates.qid, candidates.docids, scores, texts)
+
+    def rerank_batch(self, queries: Sequence[Query], run: Run) -> Run:
+        """Many queries in one call; queries without candidates get an empty ranking."""
+        from rankwise.progress import progress
+
+        out = Run(name=self.name)
+        for q in progress(queries, desc=f"rerank ({self.name})", unit="q"):
+            candidates = run.get(q.qid)
+            out[q.qid] = self.rerank(q, candidates) if candidates else Ranking(q.qid, [], [])
+        return out
+
+    def transform(self, queries: Sequence[Query], run: Run | None) -> Run:
+        if run is None:
+            raise ValueError(
+                f"{self.name} is a reranker: it needs candidates. Put a retriever before it "
+                f"(e.g. `bm25 % 100 >> {self.name}`) or call it with a run: reranker(queries, run)"
+            )
+        return self.rerank_batch(queries, run)
+
+
+def _require_texts(candidates: Ranking, stage: Stage) -> list[str]:
+    if candidates.texts is None:
+        raise ValueError(
+            f"{stage.name}: the candidates of query {candidates.qid!r} carry no document texts. "
+            "Attach them with run.with_texts(dataset.corpus) (CLI: --dataset DIR), or retrieve from a corpus."
+        )
+    return candidates.texts
+
+
+# --- operators ------------------------------------------------------------------------------------------------
+class Then(Stage):
+    def __init__(self, first: Stage, second: Stage):
+        self.first, self.second = first, second
+
+    def transform(self, queries, run):
+        return self.second.transform(queries, self.first.transform(queries, run))
+
+    def __str__(self):
+        return f"{self.first} >> {self.second}"
+
+
+class Cutoff(Stage):
+    def __init__(self, stage: Stage, k: int):
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"cutoff must be a positive integer, got {k!r}")
+        self.stage, self.k = stage, k
+
+    def transform(self, queries, run):
+        # A retriever asked for only k candidates does less work than retrieving its default depth and cutting.
+        if isinstance(self.stage, Retriever):
+            return self.stage.search(queries, k=self.k)
+        return self.stage.transform(queries, run).top(self.k)
+
+    def __str__(self):
+        return f"{self.stage} % {self.k}"
+
+
+class Scaled(Stage):
+    def __init__(self, stage: Stage, weight: float):
+        self.stage, self.weight = stage, float(weight)
+
+    def transform(self, queries, run):
+        inner = self.stage.transform(queries, run)
+        return Run(
+            (Ranking(r.qid, r.docids, r.scores * self.weight, r.texts, sort=self.weight < 0) for r in inner.values()),
+            name=inner.name,
+        )
+
+    def __str__(self):
+        return f"{self.weight:g} * {self.stage}"
+
+
+def _merge(left: Ranking | None, right: Ranking | None, qid: str, combine) -> Ranking:
+    """Per-document merge of two rankings; ``combine(a, b)`` gets None for a side that lacks the document."""
+    left_scores = left.to_dict() if left is not None else {}
+    right_scores = right.to_dict() if right is not None else {}
+    texts: dict[str, str] = {}
+    for r in (right, left):
+        if r is not None and r.texts is not None:
+            texts.update(zip(r.docids, r.texts))
+    docids = list(left_scores) + [d for d in right_scores if d not in left_scores]
+    scores = [combine(left_scores.get(d), right_scores.get(d)) for d in docids]
+    has_texts = docids and all(d in texts for d in docids)
+    return Ranking(qid, docids, scores, [texts[d] for d in docids] if has_texts else None)
+
+
+class ScoreSum(Stage):
+    def __init__(self, left: Stage, right: Stage):
+        self.left, self.right = left, right
+
+    def transform(self, queries, run):
+        a, b = self.left.transform(queries, run), self.right.transform(queries, run)
+        return Run(
+            _merge(a.get(q.qid), b.get(q.qid), q.qid, lambda x, y: (x or 0.0) + (y or 0.0)) for q in queries
+        )
+
+    def __str__(self):
+        return f"({self.left} + {self.right})"
+
+
+class Union(Stage):
+    def __init__(self, left: Stage, right: Stage):
+        self.left, self.right = left, right
+
+    def transform(self, queries, run):
+        a, b = self.left.transform(queries, run), self.right.transform(queries, run)
+        out = Run()
+        for q in queries:
+            ra, rb = a.get(q.qid), b.get(q.qid)
+            # Ranks, not raw scores, decide the order: a's documents first, then b's documents not in a.
+            docids = list(ra.docids) if ra else []
+            seen = set(docids)
+            docids += [d for d in (rb.docids if rb else []) if d not in seen]
+            n = len(docids)
+            texts_by_doc = {}
+            for r in (rb, ra):
+                if r is not None and r.texts is not None:
+                    texts_by_doc.update(zip(r.docids, r.texts))
+            texts = [texts_by_doc[d] for d in docids] if all(d in texts_by_doc for d in docids) and n else None
+            out[q.qid] = Ranking(q.qid, docids, np.arange(n, 0, -1, dtype=np.float64), texts, sort=False)
+        return out
+
+    def __str__(self):
+        return f"({self.left} | {self.right})"
+
+
+def timed(stage: Stage, queries, run: Run | None = None) -> tuple[Run, float]:
+    start = time.perf_counter()
+    out = stage(queries, run)
+    return out, time.perf_counter() - start
