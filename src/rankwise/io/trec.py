@@ -217,11 +217,15 @@ def _topic_from_fields(path, line: int, fields: dict[str, list[str]], field: str
     return Query(qid, text)
 
 
+_TAB_OR_NEWLINE = re.compile(r"[\t\r\n]+")
+
+
 def write_topics(queries: Iterable[Query], path: PathLike) -> None:
     """Write ``qid<TAB>text`` topics (tabs and newlines inside a query become spaces)."""
     with open_text(path, "w") as f:
         for q in queries:
-            f.write(f"{q.qid}\t{' '.join(q.text.split())}\n")
+            text = _TAB_OR_NEWLINE.sub(" ", q.text)
+            f.write(f"{q.qid}\t{text}\n")
 
 
 # --- documents ----------------------------------------------------------------------------------------------
