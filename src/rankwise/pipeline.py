@@ -13,7 +13,8 @@ A stage runs over many queries in one call: ``stage(queries)`` or ``stage.run(da
 """
 from __future__ import annotations
 
-import time
+import contextlib
+import contextvars
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -33,6 +34,31 @@ def as_queries(queries: Query | str | Iterable[Query | str] | Dataset) -> list[Q
     return out
 
 
+# While active (inside compare()), stage outputs are remembered per (stage, input run), so pipelines that share a
+# prefix (`bm25 % 100` in several of them) compute it once. Keys hold the objects themselves: ids stay unique.
+_shared_results: contextvars.ContextVar[dict | None] = contextvars.ContextVar("shared_results", default=None)
+
+
+@contextlib.contextmanager
+def shared_results():
+    token = _shared_results.set({})
+    try:
+        yield
+    finally:
+        _shared_results.reset(token)
+
+
+def apply(stage: "Stage", queries: Sequence[Query], run: Run | None) -> Run:
+    """``stage.transform``, reusing an earlier result for the same stage and input inside :func:`shared_results`."""
+    memo = _shared_results.get()
+    if memo is None:
+        return stage.transform(queries, run)
+    key = (id(stage), id(run))
+    if key not in memo:
+        memo[key] = (stage, run, stage.transform(queries, run))
+    return memo[key][2]
+
+
 class Stage:
     """A step of a pipeline. Subclasses implement :meth:`transform`."""
 
@@ -44,9 +70,8 @@ class Stage:
     # --- running -------------------------------------------------------------------------------------------
     def __call__(self, queries, run: Run | None = None) -> Run:
         """Run the stage over many queries at once; returns a :class:`Run` named after the stage."""
-        out = self.transform(as_queries(queries), run)
-        out.name = str(self)
-        return out
+        out = apply(self, as_queries(queries), run)
+        return Run(out, name=str(self))
 
     def run(self, dataset: Dataset) -> Run:
         """Run over every query of a dataset."""
@@ -142,7 +167,7 @@ class Then(Stage):
         self.first, self.second = first, second
 
     def transform(self, queries, run):
-        return self.second.transform(queries, self.first.transform(queries, run))
+        return apply(self.second, queries, apply(self.first, queries, run))
 
     def __str__(self):
         return f"{self.first} >> {self.second}"
@@ -158,7 +183,7 @@ class Cutoff(Stage):
         # A retriever asked for only k candidates does less work than retrieving its default depth and cutting.
         if isinstance(self.stage, Retriever):
             return self.stage.search(queries, k=self.k)
-        return self.stage.transform(queries, run).top(self.k)
+        return apply(self.stage, queries, run).top(self.k)
 
     def __str__(self):
         return f"{self.stage} % {self.k}"
@@ -169,7 +194,7 @@ class Scaled(Stage):
         self.stage, self.weight = stage, float(weight)
 
     def transform(self, queries, run):
-        inner = self.stage.transform(queries, run)
+        inner = apply(self.stage, queries, run)
         return Run(
             (Ranking(r.qid, r.docids, r.scores * self.weight, r.texts, sort=self.weight < 0) for r in inner.values()),
             name=inner.name,
@@ -198,7 +223,7 @@ class ScoreSum(Stage):
         self.left, self.right = left, right
 
     def transform(self, queries, run):
-        a, b = self.left.transform(queries, run), self.right.transform(queries, run)
+        a, b = apply(self.left, queries, run), apply(self.right, queries, run)
         return Run(
             _merge(a.get(q.qid), b.get(q.qid), q.qid, lambda x, y: (x or 0.0) + (y or 0.0)) for q in queries
         )
@@ -212,7 +237,7 @@ class Union(Stage):
         self.left, self.right = left, right
 
     def transform(self, queries, run):
-        a, b = self.left.transform(queries, run), self.right.transform(queries, run)
+        a, b = apply(self.left, queries, run), apply(self.right, queries, run)
         out = Run()
         for q in queries:
             ra, rb = a.get(q.qid), b.get(q.qid)
@@ -233,7 +258,33 @@ class Union(Stage):
         return f"({self.left} | {self.right})"
 
 
-def timed(stage: Stage, queries, run: Run | None = None) -> tuple[Run, float]:
-    start = time.perf_counter()
-    out = stage(queries, run)
-    return out, time.perf_counter() - start
+def compare(
+    pipelines: Sequence[Stage],
+    dataset: Dataset,
+    metrics: Sequence[str] = ("ndcg_cut_10", "map", "recall_100"),
+    *,
+    baseline: int | str = 0,
+    names: Sequence[str] | None = None,
+    test: str = "ttest",
+    correction: str | None = "holm",
+    alpha: float = 0.05,
+    **eval_options,
+):
+    """Run each pipeline over the dataset's queries (shared prefixes run once) and compare them against the
+    baseline with a paired significance test; returns the comparison table (see
+    :func:`rankwise.evaluate.compare_runs`). ``baseline`` is an index into ``pipelines`` or a name."""
+    from rankwise.evaluate import compare_runs
+
+    if dataset.qrels is None:
+        raise ValueError(f"{dataset.name}: compare needs judgments, and this dataset has no qrels")
+    names = list(names) if names is not None else [str(p) for p in pipelines]
+    if len(names) != len(pipelines) or len(set(names)) != len(names):
+        raise ValueError(f"need one distinct name per pipeline, got {names}")
+    runs: dict[str, Run] = {}
+    queries = as_queries(dataset)
+    with shared_results():
+        for name, pipeline in zip(names, pipelines):
+            runs[name] = Run(apply(pipeline, queries, None), name=name)
+    baseline_name = names[baseline] if isinstance(baseline, int) else baseline
+    return compare_runs(runs, dataset.qrels, list(metrics), baseline=baseline_name, test=test,
+                        correction=correction, alpha=alpha, **eval_options)

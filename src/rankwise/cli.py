@@ -1,0 +1,244 @@
+"""The ``rankwise`` command: a thin shell over the library (every subcommand is a few library calls)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+DEFAULT_METRICS = ["ndcg_cut_10", "map", "recall_100", "recip_rank"]
+DEMO_METRICS = ["ndcg_cut_10", "map_cut_100", "recall_100", "recip_rank"]
+
+EPILOG = """\
+examples:
+  rankwise demo                                         BM25 then reranking on the built-in collection
+  rankwise retrieve data/scifact -o bm25.run            BM25 top-1000 for the test queries of a BEIR folder
+  rankwise rerank bm25_top100.json --reranker bm25 -o reranked.run
+  rankwise evaluate bm25.run data/scifact/qrels/test.tsv -m ndcg_cut_10 map
+  rankwise compare bm25.run reranked.run --qrels qrels.txt -l 2 --test permutation
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except (FileNotFoundError, IsADirectoryError, ValueError, KeyError, ImportError, ConnectionError) as e:
+        # Errors are for people: one line naming what was wrong, no traceback.
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"rankwise {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rankwise",
+        description="Retrieve, rerank and evaluate: BM25, rerankers, trec_eval-exact metrics and significance tests.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from rankwise import __version__
+
+    parser.add_argument("--version", action="version", version=f"rankwise {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("retrieve", help="first-stage retrieval over a BEIR folder, TREC run out")
+    p.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    p.add_argument("--retriever", default="bm25", choices=["bm25"], help="retriever (default: bm25)")
+    p.add_argument("--split", default="test", help="which qrels/<split>.tsv selects the queries (default: test)")
+    p.add_argument("--top-k", type=int, default=1000, help="candidates per query (default: 1000)")
+    p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9, as Pyserini)")
+    p.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4, as Pyserini)")
+    p.add_argument("--index", metavar="DIR", help="load the index from DIR if it exists, else build and save it there")
+    p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write (.gz compresses)")
+    p.set_defaults(func=cmd_retrieve)
+
+    p = sub.add_parser("rerank", help="rerank candidates (RankGPT-style JSON, or a TREC run with --dataset)")
+    p.add_argument("candidates", metavar="CANDIDATES", help="RankGPT-style JSON with texts, or a TREC run")
+    p.add_argument("--reranker", default="bm25", help="reranker name (see `rankwise rerankers`; default: bm25)")
+    p.add_argument("--dataset", metavar="DATASET_DIR", help="BEIR folder giving query and document texts for a TREC run")
+    p.add_argument("--split", default="test", help="qrels split whose queries to rerank (default: test)")
+    p.add_argument("--top-k", type=int, default=100, help="rerank each query's top-k candidates (default: 100)")
+    p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write")
+    p.set_defaults(func=cmd_rerank)
+
+    p = sub.add_parser("rerankers", help="list the rerankers this installation knows")
+    p.set_defaults(func=cmd_rerankers)
+
+    p = sub.add_parser("evaluate", help="trec_eval-exact metrics of a run")
+    p.add_argument("run", metavar="RUN", help="TREC run")
+    p.add_argument("qrels", metavar="QRELS", help="TREC qrels or BEIR qrels TSV")
+    add_metric_options(p)
+    p.add_argument("--per-query", action="store_true", help="also print each query's values")
+    p.add_argument("--json", action="store_true", help="print one JSON object {metric: value}")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="compare runs against a baseline with paired significance tests")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more TREC runs")
+    p.add_argument("--qrels", required=True, help="TREC qrels or BEIR qrels TSV")
+    add_metric_options(p)
+    p.add_argument("--baseline", metavar="RUN", help="the run the others are tested against (default: the first)")
+    p.add_argument("--test", default="ttest", choices=["ttest", "wilcoxon", "permutation"],
+                   help="paired significance test (default: ttest)")
+    p.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "none"],
+                   help="multiple-testing correction over all comparisons (default: holm)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--json", action="store_true", help="print values and p-values as JSON")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("demo", help="BM25 then the best available reranker, evaluated per stage")
+    p.add_argument("--dataset", metavar="DATASET_DIR", help="a BEIR folder (default: the built-in demo collection)")
+    p.add_argument("--split", default="test", help="qrels split (default: test)")
+    p.add_argument("--reranker", help="reranker name (default: the best available)")
+    p.add_argument("--top-k", type=int, default=100, help="candidates reranked per query (default: 100)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def add_metric_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--metric", dest="metrics", nargs="+", action="extend", metavar="METRIC",
+                   help="trec_eval names (ndcg_cut_10, map, recall_100, recip_rank, P_10, bpref, …) or readable "
+                        f"ones (nDCG@10, MRR@10, R@100, AP); default: {' '.join(DEFAULT_METRICS)}")
+    p.add_argument("-l", "--level", dest="relevance_level", type=int, default=1,
+                   help="minimum relevance counted as relevant by binary measures (trec_eval -l; default 1)")
+    p.add_argument("-J", "--judged-only", action="store_true", help="evaluate only judged documents (trec_eval -J)")
+    p.add_argument("-M", "--depth", type=int, help="evaluate only each query's top M documents (trec_eval -M)")
+    p.add_argument("-c", "--complete", action="store_true",
+                   help="average over every query in the qrels, missing ones scoring 0 (trec_eval -c)")
+    p.add_argument("--lenient", action="store_true", help="accept run lines with extra text after the run tag")
+
+
+def _eval_options(args) -> dict:
+    return dict(relevance_level=args.relevance_level, judged_only=args.judged_only, depth=args.depth,
+                complete=args.complete)
+
+
+def cmd_retrieve(args) -> int:
+    from rankwise.io import read_beir, write_run
+    from rankwise.retrieve.bm25 import BM25Retriever
+
+    dataset = read_beir(args.dataset, args.split)
+    index_dir = Path(args.index) if args.index else None
+    start = time.perf_counter()
+    if index_dir is not None and index_dir.exists():
+        retriever = BM25Retriever.load(index_dir)
+        what = f"loaded index {index_dir}"
+    else:
+        retriever = BM25Retriever(k1=args.k1, b=args.b).index(dataset.documents)
+        what = f"indexed {len(dataset.corpus):,} documents"
+        if index_dir is not None:
+            retriever.save(index_dir)
+            what += f", saved to {index_dir}"
+    indexed = time.perf_counter()
+    run = retriever.search(dataset.queries, k=args.top_k)
+    searched = time.perf_counter()
+    write_run(run, args.output, tag="rankwise-bm25")
+    print(f"{what} in {indexed - start:.1f}s; searched {len(dataset.queries):,} queries in "
+          f"{searched - indexed:.1f}s; wrote {run.num_candidates:,} lines to {args.output}", file=sys.stderr)
+    return 0
+
+
+def load_candidates(path: str, dataset_dir: str | None, split: str, lenient: bool = False):
+    """Queries and candidates with texts, from RankGPT-style JSON or from a TREC run plus a BEIR folder."""
+    from rankwise.io import FormatError, read_beir, read_candidates, read_run
+
+    if _looks_like_json(path):
+        return read_candidates(path)
+    if dataset_dir is None:
+        raise ValueError(f"{path} is a TREC run: pass --dataset DATASET_DIR so that query and document texts are known")
+    try:
+        run = read_run(path, strict=not lenient)
+    except FormatError as e:
+        raise FormatError(e.path, e.line, e.problem, e.fix or "CANDIDATES must be RankGPT-style JSON or a TREC run") from None
+    dataset = read_beir(dataset_dir, split)
+    queries = [q for q in dataset.queries if q.qid in run]
+    missing = [qid for qid in run if qid not in {q.qid for q in queries}]
+    if missing:
+        warnings.warn(f"{len(missing)} query id(s) of {path} are not among the {split} queries of {dataset_dir} "
+                      f"(e.g. {missing[0]!r}); they are not reranked")
+    return queries, run.with_texts(dataset.corpus)
+
+
+def _looks_like_json(path: str) -> bool:
+    from rankwise.io import open_text
+
+    with open_text(path) as f:
+        head = f.read(64).lstrip()
+    return head.startswith("[") or head.startswith("{")
+
+
+def cmd_rerank(args) -> int:
+    from rankwise.io import write_run
+    from rankwise.rerank import get_reranker
+
+    queries, candidates = load_candidates(args.candidates, args.dataset, args.split)
+    reranker = get_reranker(args.reranker)
+    start = time.perf_counter()
+    run = reranker(queries, candidates.top(args.top_k))
+    elapsed = time.perf_counter() - start
+    write_run(run, args.output, tag=f"rankwise-{args.reranker}")
+    print(f"reranked the top-{args.top_k} of {len(queries):,} queries with {args.reranker} in {elapsed:.1f}s "
+          f"({run.num_candidates / max(elapsed, 1e-9):,.0f} candidates/s); wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_rerankers(args) -> int:
+    from rankwise.rerank import available_rerankers
+
+    for name, description in available_rerankers().items():
+        print(f"{name:20s} {description}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from rankwise.evaluate import evaluate
+    from rankwise.io import read_qrels, read_run
+
+    result = evaluate(read_run(args.run, strict=not args.lenient), read_qrels(args.qrels),
+                      args.metrics or DEFAULT_METRICS, **_eval_options(args))
+    if args.json:
+        payload = dict(result.aggregate)
+        if args.per_query:
+            payload = {"aggregate": payload, "per_query": result.per_query}
+        print(json.dumps(payload, indent=None if not args.per_query else 1))
+    else:
+        print(result.format(per_query=args.per_query))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from rankwise.evaluate import compare_runs
+    from rankwise.io import read_qrels, read_run
+
+    if len(args.runs) < 2 and not args.baseline:
+        raise ValueError("compare needs at least two runs (or one run and --baseline RUN)")
+    paths = list(dict.fromkeys(([args.baseline] if args.baseline else []) + args.runs))
+    runs = {Path(p).name: read_run(p, strict=not args.lenient) for p in paths}
+    table = compare_runs(
+        runs, read_qrels(args.qrels), args.metrics or DEFAULT_METRICS, baseline=Path(paths[0]).name,
+        test=args.test, correction=None if args.correction == "none" else args.correction, alpha=args.alpha,
+        **_eval_options(args),
+    )
+    if args.json:
+        print(json.dumps(table.to_dict(), indent=1))
+    else:
+        print(table.to_markdown() if args.markdown else table)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from rankwise.demo import run_demo
+
+    run_demo(args.dataset, split=args.split, reranker=args.reranker, top_k=args.top_k)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
