@@ -6,6 +6,8 @@ import re
 import warnings
 from typing import Iterable, Iterator
 
+import numpy as np
+
 from rankwise.io.files import FormatError, PathLike, numbered_lines, open_text
 from rankwise.types import Document, Qrels, Query, Ranking, Run
 
@@ -18,6 +20,11 @@ def read_run(path: PathLike, *, strict: bool = True, name: str | None = None) ->
     integer but, as in trec_eval, does not decide the order. Lines starting with ``#`` are comments.
     ``strict=False`` accepts extra columns after the tag (trec_eval ignores them) and warns how many lines had them.
     """
+    fast = _read_well_formed_run(path)
+    if fast is not None:
+        rankings, tag = fast
+        return Run(rankings, name=name or tag)
+    # Something is irregular (comments, bad columns, values or duplicates): the careful reader finds the line.
     by_query: dict[str, tuple[list[str], list[float], dict[str, int]]] = {}
     tag = None
     extra_lines = 0
@@ -64,6 +71,44 @@ def read_run(path: PathLike, *, strict: bool = True, name: str | None = None) ->
     if not by_query:
         raise FormatError(path, None, "no run lines found (only comments or blank lines)")
     return Run((Ranking(qid, d, s) for qid, (d, s, _) in by_query.items()), name=name or tag or "run")
+
+
+def _read_well_formed_run(path: PathLike) -> tuple[list[Ranking], str] | None:
+    """Fast path for the common case of a run with no irregularities: values are converted per query in bulk
+    (a 5M-line run reads in a few seconds). Returns None at the first irregularity of any kind."""
+    buffers: dict[str, tuple[list[str], list[str], list[str]]] = {}
+    current = None
+    tag = None
+    with open_text(path) as f:
+        try:
+            for line in f:
+                fields = line.split()
+                if len(fields) != 6 or fields[0][0] == "#":
+                    return None
+                qid = fields[0]
+                if qid != current:
+                    current = qid
+                    docids, scores, ranks = buffers.setdefault(qid, ([], [], []))
+                    tag = tag or fields[5]
+                docids.append(fields[2])
+                ranks.append(fields[3])
+                scores.append(fields[4])
+        except UnicodeDecodeError:
+            return None
+    if not buffers:
+        return None
+    rankings = []
+    for qid, (docids, score_texts, ranks) in buffers.items():
+        if not "".join(ranks).isdigit():
+            return None
+        try:
+            scores = np.array(score_texts, dtype=np.float64)
+        except ValueError:
+            return None
+        if not np.isfinite(scores).all() or len(set(docids)) != len(docids):
+            return None
+        rankings.append(Ranking(qid, docids, scores))
+    return rankings, tag
 
 
 def _is_int(text: str) -> bool:
