@@ -81,6 +81,14 @@ class Ranking:
         self.scores: np.ndarray = scores
         self.texts: list[str] | None = texts
 
+    @classmethod
+    def trusted(cls, qid: str, docids: list[str], scores: np.ndarray, texts: list[str] | None = None) -> "Ranking":
+        """Build without checks or sorting, for code that guarantees the invariants itself (unique docids,
+        float64 scores without NaN, trec_eval order) on a hot path such as a retriever's search loop."""
+        ranking = cls.__new__(cls)
+        ranking.qid, ranking.docids, ranking.scores, ranking.texts = qid, docids, scores, texts
+        return ranking
+
     def __len__(self) -> int:
         return len(self.docids)
 
