@@ -8,8 +8,7 @@ import time
 import warnings
 from pathlib import Path
 
-DEFAULT_METRICS = ["ndcg_cut_10", "map", "recall_100", "recip_rank"]
-DEMO_METRICS = ["ndcg_cut_10", "map_cut_100", "recall_100", "recip_rank"]
+from rankwise.evaluate.metrics import DEFAULT_METRICS
 
 EPILOG = """\
 examples:
@@ -55,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=1000, help="candidates per query (default: 1000)")
     p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9, as Pyserini)")
     p.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4, as Pyserini)")
+    p.add_argument("--stemmer", default="porter",
+                   help="PyStemmer algorithm, or 'none' (default: porter, as Lucene/Pyserini; 'english' = Snowball)")
+    p.add_argument("--stopwords", default="en", choices=["en", "none"], help="stop word list (default: en, Lucene's 33)")
+    p.add_argument("--language", default="auto", choices=["auto", "en", "zh", "ja", "ko"],
+                   help="auto (default) bigrams Chinese/Japanese/Korean runs found in the text; en turns that off")
     p.add_argument("--index", metavar="DIR", help="load the index from DIR if it exists, else build and save it there")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write (.gz compresses)")
     p.set_defaults(func=cmd_retrieve)
@@ -122,16 +126,18 @@ def _eval_options(args) -> dict:
 
 def cmd_retrieve(args) -> int:
     from rankwise.io import read_beir, write_run
-    from rankwise.retrieve.bm25 import BM25Retriever
+    from rankwise.retrieve import BM25Retriever, Tokenizer
 
     dataset = read_beir(args.dataset, args.split)
+    tokenizer = Tokenizer(language=args.language, stemmer=None if args.stemmer == "none" else args.stemmer,
+                          stopwords=None if args.stopwords == "none" else args.stopwords)
     index_dir = Path(args.index) if args.index else None
     start = time.perf_counter()
     if index_dir is not None and index_dir.exists():
         retriever = BM25Retriever.load(index_dir)
         what = f"loaded index {index_dir}"
     else:
-        retriever = BM25Retriever(k1=args.k1, b=args.b).index(dataset.documents)
+        retriever = BM25Retriever(k1=args.k1, b=args.b, tokenizer=tokenizer).index(dataset.documents)
         what = f"indexed {len(dataset.corpus):,} documents"
         if index_dir is not None:
             retriever.save(index_dir)
@@ -198,9 +204,10 @@ def cmd_rerankers(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from rankwise.evaluate import evaluate
+    from rankwise.evaluate import evaluate, resolve_metrics
     from rankwise.io import read_qrels, read_run
 
+    resolve_metrics(args.metrics or DEFAULT_METRICS)  # a misspelt metric fails before any file is read
     result = evaluate(read_run(args.run, strict=not args.lenient), read_qrels(args.qrels),
                       args.metrics or DEFAULT_METRICS, **_eval_options(args))
     if args.json:
@@ -209,14 +216,15 @@ def cmd_evaluate(args) -> int:
             payload = {"aggregate": payload, "per_query": result.per_query}
         print(json.dumps(payload, indent=None if not args.per_query else 1))
     else:
-        print(result.format(per_query=args.per_query))
+        print(result.to_trec_eval(per_query=args.per_query), end="")
     return 0
 
 
 def cmd_compare(args) -> int:
-    from rankwise.evaluate import compare_runs
+    from rankwise.evaluate import compare_runs, resolve_metrics
     from rankwise.io import read_qrels, read_run
 
+    resolve_metrics(args.metrics or DEFAULT_METRICS)
     if len(args.runs) < 2 and not args.baseline:
         raise ValueError("compare needs at least two runs (or one run and --baseline RUN)")
     paths = list(dict.fromkeys(([args.baseline] if args.baseline else []) + args.runs))

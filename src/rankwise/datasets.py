@@ -41,7 +41,9 @@ def load(name_or_path: str | os.PathLike, split: str | None = "test") -> Dataset
     if path.exists():
         return read_beir(path, split)
     if text == "demo":
-        return read_beir(DEMO_PATH, split)
+        dataset = read_beir(DEMO_PATH, split)
+        dataset.name = "demo"
+        return dataset
     beir_name = text[len("beir/"):] if text.startswith("beir/") else text
     if beir_name in BEIR_NAMES:
         return read_beir(download_beir(beir_name), split)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import time
 
-from rankwise.datasets import DEMO_PATH, load
+from rankwise.datasets import load
 from rankwise.rerank import best_available_reranker, get_reranker
 
 DEMO_METRICS = ["ndcg_cut_10", "map_cut_100", "recall_100", "recip_rank"]
@@ -20,7 +20,7 @@ def run_demo(dataset_dir: str | None = None, split: str = "test", reranker: str 
     from rankwise.evaluate import compare_runs
     from rankwise.retrieve.bm25 import BM25Retriever
 
-    dataset = load(dataset_dir or DEMO_PATH, split)
+    dataset = load(dataset_dir or "demo", split)
     if not dataset.qrels:
         raise ValueError(f"{dataset.path}: the demo needs judgments (qrels/{split}.tsv) to evaluate")
     print(f"collection: {dataset.name} — {len(dataset.corpus):,} documents, {len(dataset.queries):,} judged queries",
@@ -42,8 +42,8 @@ def run_demo(dataset_dir: str | None = None, split: str = "test", reranker: str 
     print(table, file=out)
     print(f"\ntime: BM25 index + search {bm25_seconds:.2f}s; {second_stage.name} reranking of "
           f"{first_run.num_candidates:,} candidates {rerank_seconds:.2f}s", file=out)
-    values = table.to_dict()["values"]
-    report = {}
-    for (name, seconds) in zip(names, (bm25_seconds, rerank_seconds)):
-        report[name] = {**values[name], "seconds": seconds}
-    return report
+    runs = table.to_dict()["runs"]
+    return {
+        name: {**{m: cell["value"] for m, cell in runs[name].items()}, "seconds": seconds}
+        for name, seconds in zip(names, (bm25_seconds, rerank_seconds))
+    }
