@@ -129,7 +129,7 @@ class Reranker(Stage):
     def rerank(self, query: Query | str, candidates: Ranking) -> Ranking:
         """One query: returns the candidates reordered by this reranker's scores."""
         query = query if isinstance(query, Query) else Query(candidates.qid, query)
-        texts = _require_texts(candidates, self)
+        texts = require_texts(candidates, self)
         scores = np.asarray(self.score(query, texts), dtype=np.float64)
         return Ranking(candidates.qid, candidates.docids, scores, texts)
 
@@ -152,7 +152,7 @@ class Reranker(Stage):
         return self.rerank_batch(queries, run)
 
 
-def _require_texts(candidates: Ranking, stage: Stage) -> list[str]:
+def require_texts(candidates: Ranking, stage: Stage) -> list[str]:
     if candidates.texts is None:
         raise ValueError(
             f"{stage.name}: the candidates of query {candidates.qid!r} carry no document texts. "

@@ -24,9 +24,9 @@ from typing import Sequence
 
 import numpy as np
 
-from rankwise.pipeline import Reranker, _require_texts
+from rankwise.pipeline import Reranker, require_texts
 from rankwise.progress import progress
-from rankwise.retrieve.bm25 import METHODS, build_bm25, term_ids
+from rankwise.retrieve.bm25 import build_bm25, check_bm25_parameters, term_ids
 from rankwise.retrieve.tokenize import Tokenizer
 from rankwise.types import Query, Ranking, Run
 
@@ -54,8 +54,7 @@ class BM25Reranker(Reranker):
     ):
         if stats not in STATS:
             raise ValueError(f"stats must be one of {', '.join(map(repr, STATS))}; got {stats!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+        check_bm25_parameters(k1, b, method)
         self.k1, self.b, self.method, self.stats = float(k1), float(b), method, stats
         self.tokenizer = tokenizer if tokenizer is not None else Tokenizer()
 
@@ -76,7 +75,7 @@ class BM25Reranker(Reranker):
         for q in queries:
             candidates = run.get(q.qid)
             if candidates:
-                keys = zip(candidates.docids, _require_texts(candidates, self))
+                keys = zip(candidates.docids, require_texts(candidates, self))
                 positions[q.qid] = np.array([slot.setdefault(key, len(slot)) for key in keys], dtype=np.int64)
         pool = _Pool([text for _, text in slot], self)
         out = Run(name=self.name)

@@ -43,6 +43,13 @@ TEXTS_FILE = "texts.bin"
 OFFSETS_FILE = "text_offsets.npy"
 
 
+def check_bm25_parameters(k1: float, b: float, method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    if k1 < 0 or not 0 <= b <= 1:
+        raise ValueError(f"BM25 needs k1 >= 0 and 0 <= b <= 1; got k1={k1}, b={b}")
+
+
 class BM25Retriever(Retriever):
     """BM25 over an in-memory (or memory-mapped) bm25s index.
 
@@ -64,12 +71,9 @@ class BM25Retriever(Retriever):
         tokenizer: Tokenizer | None = None,
         backend: str = "numpy",
     ):
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+        check_bm25_parameters(k1, b, method)
         if backend not in ("numpy", "numba"):
             raise ValueError(f"backend must be 'numpy' or 'numba'; got {backend!r}")
-        if k1 < 0 or not 0 <= b <= 1:
-            raise ValueError(f"BM25 needs k1 >= 0 and 0 <= b <= 1; got k1={k1}, b={b}")
         self.k1, self.b, self.method, self.backend = float(k1), float(b), method, backend
         self.tokenizer = tokenizer if tokenizer is not None else Tokenizer()
         self._bm25: bm25s.BM25 | None = None
