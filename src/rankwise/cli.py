@@ -49,7 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("retrieve", help="first-stage retrieval over a BEIR folder, TREC run out")
     p.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
-    p.add_argument("--retriever", default="bm25", choices=["bm25"], help="retriever (default: bm25)")
+    p.add_argument("--retriever", default="bm25", choices=["bm25", "dense", "splade", "hybrid"],
+                   help="bm25 (default), dense (bi-encoder), splade (learned sparse), hybrid (BM25 + dense, RRF)")
+    p.add_argument("--model", metavar="NAME", help="dense/SPLADE model: hub name, local folder or offline-kit name "
+                   "(default: BAAI/bge-small-en-v1.5 for dense and hybrid, splade-tiny for splade)")
+    p.add_argument("--ann", default="exact", choices=["exact", "hnsw", "ivf"], help="dense search (default: exact)")
+    p.add_argument("--batch-size", type=int, help="encoding batch size (default: the model's)")
+    p.add_argument("--cache", action="store_true", help="keep encoded corpora in $RANKWISE_CACHE and reuse them")
     p.add_argument("--split", default="test", help="which qrels/<split>.tsv selects the queries (default: test)")
     p.add_argument("--top-k", type=int, default=1000, help="candidates per query (default: 1000)")
     p.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9, as Pyserini)")
@@ -59,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stopwords", default="en", choices=["en", "none"], help="stop word list (default: en, Lucene's 33)")
     p.add_argument("--language", default="auto", choices=["auto", "en", "zh", "ja", "ko"],
                    help="auto (default) bigrams Chinese/Japanese/Korean runs found in the text; en turns that off")
-    p.add_argument("--index", metavar="DIR", help="load the index from DIR if it exists, else build and save it there")
+    p.add_argument("--index", metavar="DIR", help="load the index from DIR if it exists (its settings win), "
+                   "else build it and save it there")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write (.gz compresses)")
     p.set_defaults(func=cmd_retrieve)
 
@@ -127,28 +134,52 @@ def _eval_options(args) -> dict:
                 complete=args.complete)
 
 
+DEFAULT_MODELS = {"dense": "BAAI/bge-small-en-v1.5", "hybrid": "BAAI/bge-small-en-v1.5", "splade": "splade-tiny"}
+
+
+def build_retriever(args, dataset):
+    """The retriever the options ask for, loaded from --index when it exists; returns (retriever, what was done)."""
+    from rankwise.retrieve import BM25Retriever, DenseRetriever, SpladeRetriever, Tokenizer
+
+    index_dir = Path(args.index) if args.index else None
+    encoding = {"cache": args.cache, **({"batch_size": args.batch_size} if args.batch_size else {})}
+    model = args.model or DEFAULT_MODELS.get(args.retriever)
+
+    def bm25():
+        tokenizer = Tokenizer(language=args.language, stemmer=None if args.stemmer == "none" else args.stemmer,
+                              stopwords=None if args.stopwords == "none" else args.stopwords)
+        return BM25Retriever(k1=args.k1, b=args.b, tokenizer=tokenizer)
+
+    if args.retriever == "hybrid":
+        from rankwise.fuse import fuse
+
+        dense = DenseRetriever(model, index=args.ann, **encoding).index(dataset.documents)
+        first = bm25().index(dataset.documents)
+        return fuse([first % args.top_k, dense % args.top_k], "rrf", top=args.top_k), "indexed BM25 and dense"
+    kinds = {"bm25": (BM25Retriever, bm25),
+             "dense": (DenseRetriever, lambda: DenseRetriever(model, index=args.ann, **encoding)),
+             "splade": (SpladeRetriever, lambda: SpladeRetriever(model, **encoding))}
+    cls, make = kinds[args.retriever]
+    if index_dir is not None and index_dir.exists():
+        return cls.load(index_dir), f"loaded index {index_dir}"
+    retriever = make().index(dataset.documents)
+    what = f"indexed {len(dataset.corpus):,} documents"
+    if index_dir is not None:
+        retriever.save(index_dir)
+        what += f", saved to {index_dir}"
+    return retriever, what
+
+
 def cmd_retrieve(args) -> int:
     from rankwise.io import read_beir, write_run
-    from rankwise.retrieve import BM25Retriever, Tokenizer
 
     dataset = read_beir(args.dataset, args.split)
-    tokenizer = Tokenizer(language=args.language, stemmer=None if args.stemmer == "none" else args.stemmer,
-                          stopwords=None if args.stopwords == "none" else args.stopwords)
-    index_dir = Path(args.index) if args.index else None
     start = time.perf_counter()
-    if index_dir is not None and index_dir.exists():
-        retriever = BM25Retriever.load(index_dir)
-        what = f"loaded index {index_dir}"
-    else:
-        retriever = BM25Retriever(k1=args.k1, b=args.b, tokenizer=tokenizer).index(dataset.documents)
-        what = f"indexed {len(dataset.corpus):,} documents"
-        if index_dir is not None:
-            retriever.save(index_dir)
-            what += f", saved to {index_dir}"
+    retriever, what = build_retriever(args, dataset)
     indexed = time.perf_counter()
-    run = retriever.search(dataset.queries, k=args.top_k)
+    run = retriever(dataset.queries) if args.retriever == "hybrid" else retriever.search(dataset.queries, k=args.top_k)
     searched = time.perf_counter()
-    write_run(run, args.output, tag="rankwise-bm25")
+    write_run(run, args.output, tag=f"rankwise-{args.retriever}")
     print(f"{what} in {indexed - start:.1f}s; searched {len(dataset.queries):,} queries in "
           f"{searched - indexed:.1f}s; wrote {run.num_candidates:,} lines to {args.output}", file=sys.stderr)
     return 0

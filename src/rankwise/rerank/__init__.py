@@ -16,10 +16,34 @@ def _bm25(**options) -> Reranker:
     return BM25Reranker(**options)
 
 
-# name -> (factory, one-line description). Later families register here; order = preference for "best available".
+def _colbert(**options) -> Reranker:
+    from rankwise.rerank.late_interaction import ColBERTReranker
+
+    return ColBERTReranker(**options)
+
+
+def _monot5(**options) -> Reranker:
+    from rankwise.rerank.seq2seq import MonoT5Reranker
+
+    return MonoT5Reranker(**options)
+
+
+def _rankt5(**options) -> Reranker:
+    from rankwise.rerank.seq2seq import RankT5Reranker
+
+    return RankT5Reranker(**options)
+
+
+# name -> (factory, one-line description). Each family registers here.
 RERANKERS: dict[str, tuple[Callable[..., Reranker], str]] = {
     "bm25": (_bm25, "BM25 over the candidates' own texts (no model; statistics from the candidate pool)"),
+    "colbert": (_colbert, "ColBERT late interaction, MaxSim over token vectors (answerdotai/answerai-colbert-small-v1; "
+                          "the offline kit ships only its backbone without projection: no ColBERT quality from it)"),
+    "monot5": (_monot5, "monoT5 pointwise seq2seq, log-odds of true/false (castorini/monot5-base-msmarco; torch extra)"),
+    "rankt5": (_rankt5, "RankT5 encoder-decoder, logit of <extra_id_10> (Soyoung97/RankT5-base; torch extra)"),
 }
+# What `rankwise demo` tries first: the strongest reranker that runs on this machine.
+PREFERENCE = ("bm25",)
 
 
 def available_rerankers() -> dict[str, str]:
@@ -39,12 +63,12 @@ def get_reranker(name: str, **options) -> Reranker:
 def best_available_reranker() -> Reranker:
     """The strongest reranker that can run on this machine (the demo's choice)."""
     errors = []
-    for name in RERANKERS:
+    for name in PREFERENCE:
         try:
             return get_reranker(name)
-        except ImportError as e:  # a family whose extra is not installed
+        except (ImportError, LookupError) as e:  # a missing extra, or a model not found here
             errors.append(f"{name}: {e}")
     raise RuntimeError("no reranker can run here: " + "; ".join(errors))
 
 
-__all__ = ["Reranker", "RERANKERS", "available_rerankers", "best_available_reranker", "get_reranker"]
+__all__ = ["Reranker", "RERANKERS", "PREFERENCE", "available_rerankers", "best_available_reranker", "get_reranker"]
