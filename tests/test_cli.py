@@ -120,7 +120,7 @@ def test_unknown_reranker_lists_known_ones(tmp_path, capsys):
 
 
 def test_demo_prints_a_table_per_stage(capsys):
-    code, out, _ = run_cli(capsys, "demo")
+    code, out, _ = run_cli(capsys, "demo", "--reranker", "bm25")
     assert code == 0
     assert "collection: demo — 228 documents, 30 judged queries" in out
     rows = [line for line in out.splitlines() if line.startswith(("BM25 top-100", "bm25-rerank"))]

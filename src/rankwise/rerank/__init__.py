@@ -16,6 +16,12 @@ def _bm25(**options) -> Reranker:
     return BM25Reranker(**options)
 
 
+def _cross_encoder(**options) -> Reranker:
+    from rankwise.rerank.cross_encoder import CrossEncoderReranker
+
+    return CrossEncoderReranker(**options)
+
+
 def _colbert(**options) -> Reranker:
     from rankwise.rerank.late_interaction import ColBERTReranker
 
@@ -36,6 +42,8 @@ def _rankt5(**options) -> Reranker:
 
 # name -> (factory, one-line description). Each family registers here.
 RERANKERS: dict[str, tuple[Callable[..., Reranker], str]] = {
+    "cross-encoder": (_cross_encoder, "pointwise cross-encoder, ONNX or torch (default "
+                                      "cross-encoder/ms-marco-MiniLM-L-12-v2, int8 in the offline kit; onnx extra)"),
     "bm25": (_bm25, "BM25 over the candidates' own texts (no model; statistics from the candidate pool)"),
     "colbert": (_colbert, "ColBERT late interaction, MaxSim over token vectors (answerdotai/answerai-colbert-small-v1; "
                           "the offline kit ships only its backbone without projection: no ColBERT quality from it)"),
@@ -43,7 +51,7 @@ RERANKERS: dict[str, tuple[Callable[..., Reranker], str]] = {
     "rankt5": (_rankt5, "RankT5 encoder-decoder, logit of <extra_id_10> (Soyoung97/RankT5-base; torch extra)"),
 }
 # What `rankwise demo` tries first: the strongest reranker that runs on this machine.
-PREFERENCE = ("bm25",)
+PREFERENCE = ("cross-encoder", "bm25")
 
 
 def available_rerankers() -> dict[str, str]:
