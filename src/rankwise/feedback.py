@@ -125,6 +125,9 @@ class RM3(Stage):
         self.doc_weights = doc_weights
         self._index_of: dict[str, int] | None = None
         self._docids: np.ndarray | None = None
+        self._texts: np.ndarray | None = None
+        self._eligible: dict[str, bool] = {}  # term -> may it be a feedback term (length, pattern, df)?
+        self._eligible_for = None  # the index those answers hold for
 
     def __str__(self) -> str:
         return f"rm3({self.retriever.name}, fb_docs={self.fb_docs}, fb_terms={self.fb_terms}, " \
@@ -167,18 +170,28 @@ class RM3(Stage):
     def document_vector(self, docid: str) -> dict[str, float]:
         """A feedback document's eligible terms with their counts, pruned to the ``fb_terms`` most frequent."""
         text = self.retriever.texts[self._document_index(docid)]
-        n_docs = len(self.retriever.docids)
+        index = self._bm25()[0]
+        if self._eligible_for is not index:  # the answers below hold for one index only
+            self._eligible, self._eligible_for = {}, index
+        eligible = self._eligible
         counts = {}
         for term, tf in Counter(self.retriever.tokenizer.tokenize(text)).items():
-            if not self.min_term_length <= len(term) <= self.max_term_length:
-                continue
-            if not self.term_pattern.fullmatch(term):
-                continue
-            # float32, as Anserini compares (float) df / numDocs > 0.1f.
-            if np.float32(self.document_frequency(term)) / np.float32(n_docs) > np.float32(self.max_df_ratio):
-                continue
-            counts[term] = float(tf)
+            ok = eligible.get(term)
+            if ok is None:
+                ok = eligible[term] = self.is_feedback_term(term)
+            if ok:
+                counts[term] = float(tf)
         return _top_terms(counts, self.fb_terms)
+
+    def is_feedback_term(self, term: str) -> bool:
+        """Anserini's filter: 2-20 characters of ``[a-z0-9]``, in at most 10% (``max_df_ratio``) of the documents."""
+        return bool(
+            self.min_term_length <= len(term) <= self.max_term_length
+            and self.term_pattern.fullmatch(term)
+            # float32, as Anserini compares (float) df / numDocs > 0.1f
+            and np.float32(self.document_frequency(term)) / np.float32(len(self.retriever.docids))
+            <= np.float32(self.max_df_ratio)
+        )
 
     def relevance_model(self, feedback: Ranking) -> dict[str, float]:
         """RM1 over the first ``fb_docs`` documents of ``feedback``, pruned to ``fb_terms`` and scaled to sum 1."""
@@ -240,13 +253,15 @@ class RM3(Stage):
         """The top ``k`` documents (those holding at least one term) for a weighted query, in trec_eval order."""
         if self._docids is None or len(self._docids) != len(self.retriever.docids):
             self._docids = np.array(self.retriever.docids, dtype=object)
+        if self._texts is None or len(self._texts) != len(self.retriever.docids):
+            texts = self.retriever.texts  # a list in memory, or texts read from disk on demand
+            self._texts = np.array(texts, dtype=object) if isinstance(texts, list) else None
         scores, matched = self.weighted_scores(weights)
         ids, s = self._docids[matched], scores[matched]
         order = _top_indices(ids, s, k) if len(s) > k else trec_order(ids, s)
         rows = matched[order]
-        texts = self.retriever.texts
-        return Ranking.trusted(qid, self._docids[rows].tolist(), s[order].astype(np.float64),
-                               [texts[i] for i in rows.tolist()])
+        texts = self._texts[rows].tolist() if self._texts is not None else [self.retriever.texts[i] for i in rows]
+        return Ranking.trusted(qid, self._docids[rows].tolist(), s[order].astype(np.float64), texts)
 
     def search(self, queries, k: int | None = None, feedback: Run | None = None) -> Run:
         """Expanded retrieval for ``queries``. ``feedback``: a run whose top ``fb_docs`` per query are the feedback
