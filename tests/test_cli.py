@@ -125,3 +125,18 @@ def test_demo_prints_a_table_per_stage(capsys):
     assert "collection: demo — 228 documents, 30 judged queries" in out
     rows = [line for line in out.splitlines() if line.startswith(("BM25 top-100", "bm25-rerank"))]
     assert len(rows) == 2 and "time: BM25 index + search" in out
+
+
+def test_fuse_rrf_of_two_small_runs(tmp_path, capsys):
+    a, b = tmp_path / "a.run", tmp_path / "b.run"
+    a.write_text("q Q0 d1 1 9.0 a\nq Q0 d2 2 8.0 a\n")
+    b.write_text("q Q0 d2 1 0.5 b\nq Q0 d3 2 0.4 b\n")
+    code, _, _ = run_cli(capsys, "fuse", a, b, "--method", "rrf", "-o", tmp_path / "f.run")
+    fused = read_run(tmp_path / "f.run")["q"]
+    assert code == 0 and fused.docids == ["d2", "d1", "d3"]
+    assert fused.scores.tolist() == pytest.approx([1 / 62 + 1 / 61, 1 / 61, 1 / 62], abs=1e-12)
+
+
+def test_rm3_needs_bm25(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "retrieve", DEMO_PATH, "--retriever", "splade", "--rm3", "-o", tmp_path / "x")
+    assert code == 1 and "use it with --retriever bm25" in err

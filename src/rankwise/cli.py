@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stopwords", default="en", choices=["en", "none"], help="stop word list (default: en, Lucene's 33)")
     p.add_argument("--language", default="auto", choices=["auto", "en", "zh", "ja", "ko"],
                    help="auto (default) bigrams Chinese/Japanese/Korean runs found in the text; en turns that off")
+    p.add_argument("--rm3", action="store_true",
+                   help="BM25 with RM3 pseudo-relevance feedback (Pyserini's defaults: 10 docs, 10 terms, weight 0.5)")
     p.add_argument("--index", metavar="DIR", help="load the index from DIR if it exists (its settings win), "
                    "else build it and save it there")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write (.gz compresses)")
@@ -78,6 +80,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=100, help="rerank each query's top-k candidates (default: 100)")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write")
     p.set_defaults(func=cmd_rerank)
+
+    p = sub.add_parser("fuse", help="fuse TREC runs (RRF, CombSUM/MNZ/MAX/ANZ, Borda), weights given or learned")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more TREC runs")
+    p.add_argument("--method", default="rrf", choices=["rrf", "borda", "combsum", "combmnz", "combanz", "combmax"],
+                   help="fusion method (default: rrf)")
+    p.add_argument("--weights", type=float, nargs="+", help="one weight per run (default: all 1)")
+    p.add_argument("--k", dest="rrf_k", type=float, help="RRF's k (default: 60)")
+    p.add_argument("--norm", choices=["minmax", "zscore", "sum", "rank", "none"],
+                   help="score normalisation for the Comb methods (default: minmax)")
+    p.add_argument("--depth", type=int, help="use only each input ranking's top DEPTH")
+    p.add_argument("--top", type=int, default=1000, help="documents per query in the output (default: 1000)")
+    p.add_argument("--train-qrels", metavar="QRELS", help="learn weights (and RRF's k) on these judged queries")
+    p.add_argument("--train-queries", metavar="FILE", help="only these query ids (first column) are for training")
+    p.add_argument("--metric", default="ndcg_cut_10", help="what learning maximises (default: ndcg_cut_10)")
+    p.add_argument("--setting", metavar="JSON", help="apply a setting saved by an earlier --train-qrels run")
+    p.add_argument("--save-setting", metavar="JSON", help="where to save the setting (default: OUTPUT.fusion.json)")
+    p.add_argument("--keep-train-queries", action="store_true", help="keep the training queries in the output")
+    p.add_argument("-o", "--output", required=True, metavar="RUN", help="fused TREC run to write")
+    p.set_defaults(func=cmd_fuse)
 
     p = sub.add_parser("rerankers", help="list the rerankers this installation knows")
     p.set_defaults(func=cmd_rerankers)
@@ -173,13 +194,22 @@ def build_retriever(args, dataset):
 def cmd_retrieve(args) -> int:
     from rankwise.io import read_beir, write_run
 
+    if args.rm3 and args.retriever != "bm25":
+        raise ValueError("--rm3 expands BM25 queries: use it with --retriever bm25")
     dataset = read_beir(args.dataset, args.split)
     start = time.perf_counter()
     retriever, what = build_retriever(args, dataset)
     indexed = time.perf_counter()
-    run = retriever(dataset.queries) if args.retriever == "hybrid" else retriever.search(dataset.queries, k=args.top_k)
+    if args.rm3:
+        from rankwise.feedback import RM3
+
+        retriever = RM3(retriever, k=args.top_k)
+    if args.retriever == "hybrid" or args.rm3:
+        run = retriever(dataset.queries)
+    else:
+        run = retriever.search(dataset.queries, k=args.top_k)
     searched = time.perf_counter()
-    write_run(run, args.output, tag=f"rankwise-{args.retriever}")
+    write_run(run, args.output, tag=f"rankwise-{args.retriever}{'-rm3' if args.rm3 else ''}")
     print(f"{what} in {indexed - start:.1f}s; searched {len(dataset.queries):,} queries in "
           f"{searched - indexed:.1f}s; wrote {run.num_candidates:,} lines to {args.output}", file=sys.stderr)
     return 0
@@ -226,6 +256,16 @@ def cmd_rerank(args) -> int:
     write_run(run, args.output, tag=f"rankwise-{args.reranker}")
     print(f"reranked the top-{args.top_k} of {len(queries):,} queries with {args.reranker} in {elapsed:.1f}s "
           f"({run.num_candidates / max(elapsed, 1e-9):,.0f} candidates/s); wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_fuse(args) -> int:
+    from rankwise.fuse import fuse_files
+
+    fuse_files(args.runs, args.output, args.method, weights=args.weights, rrf_k=args.rrf_k, norm=args.norm,
+               depth=args.depth, top=args.top, train_qrels=args.train_qrels, train_queries=args.train_queries,
+               metric=args.metric, setting=args.setting, save_setting=args.save_setting,
+               keep_train_queries=args.keep_train_queries)
     return 0
 
 
