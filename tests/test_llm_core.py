@@ -199,7 +199,7 @@ def test_estimates():
     assert not heap.exact and heap.calls_min == 33 and heap.calls > heap.calls_min
     assert estimate("full-list", 100, context_length=4096).calls == 9  # 100 passages do not fit 4k tokens
     assert estimate("full-list", 100, context_length=32768).calls == 1
-    assert estimate("icr", 100).forward_passes == 2
+    assert estimate("icr", 100).calls == 2 and estimate("icr", 100).forward_passes == 3
     assert bubble_count(10, 2, 20) == sum(range(1, 10))  # full bubble sort: passes stop at n−1
     with pytest.raises(ValueError, match="unknown strategy"):
         estimate("groupwise", 10)

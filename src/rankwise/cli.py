@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="qrels split whose queries to rerank (default: test)")
     p.add_argument("--top-k", type=int, default=100, help="rerank each query's top-k candidates (default: 100)")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write")
+    add_llm_options(p)
     p.set_defaults(func=cmd_rerank)
 
     p = sub.add_parser("fuse", help="fuse TREC runs (RRF, CombSUM/MNZ/MAX/ANZ, Borda), weights given or learned")
@@ -148,6 +149,43 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-c", "--complete", action="store_true",
                    help="average over every query in the qrels, missing ones scoring 0 (trec_eval -c)")
     p.add_argument("--lenient", action="store_true", help="accept run lines with extra text after the run tag")
+
+
+def add_llm_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("LLM rerankers (--reranker llm:…; docs/llm_rerankers.md)")
+    g.add_argument("--llm", metavar="MODEL_OR_URL",
+                   help="a model name or path (local transformers) or an OpenAI-compatible URL such as "
+                        "http://localhost:8000/v1 (default: HuggingFaceTB/SmolLM2-135M-Instruct)")
+    g.add_argument("--llm-model", metavar="NAME", help="model to request from an --llm URL (default: the first listed)")
+    g.add_argument("--concurrency", type=int, help="requests in flight to an --llm URL (default: 4)")
+    g.add_argument("--window", type=int, help="listwise/FIRST/InsertRank window (default: 20)")
+    g.add_argument("--step", type=int, help="listwise step between windows (default: half the window)")
+    g.add_argument("--passes", type=int, help="listwise passes; pairwise sliding / setwise bubble passes")
+    g.add_argument("--method", help="pointwise: yes-no | fine-grained | likelihood; pairwise: allpairs | heapsort | "
+                                    "sliding; setwise, reasoning: heapsort | bubble")
+    g.add_argument("--k", type=int, help="heapsort: top documents to extract (default: 10)")
+    g.add_argument("--set-size", type=int, help="setwise: passages per prompt (default: 4)")
+    g.add_argument("--mode", choices=["auto", "logits", "generate"],
+                   help="pairwise/setwise: next-token logits or generated answers (default: auto)")
+    g.add_argument("--template", help="a built-in prompt template name, or a JSON file holding one")
+    g.add_argument("--max-passage-tokens", type=int, help="cut passages to this many tokens (default: 300)")
+    g.add_argument("--costs", metavar="JSONL", help="also write one line per LLM call (tokens, latency, repairs)")
+
+
+def llm_options(args) -> dict:
+    """The reranker options of the llm:* flags that were given."""
+    llm = args.llm or "HuggingFaceTB/SmolLM2-135M-Instruct"
+    engine = {}
+    if llm.startswith(("http://", "https://")):
+        engine = {k: v for k, v in (("model", args.llm_model), ("concurrency", args.concurrency)) if v is not None}
+    elif args.llm_model or args.concurrency:
+        raise ValueError("--llm-model and --concurrency apply to an --llm URL, not to a local model")
+    template = args.template
+    if template and template.endswith(".json"):
+        template = json.loads(Path(template).read_text(encoding="utf-8"))
+    return dict(llm=llm, llm_options=engine or None, window=args.window, step=args.step, passes=args.passes,
+                method=args.method, k=args.k, set_size=args.set_size, mode=args.mode, template=template,
+                max_passage_tokens=args.max_passage_tokens)
 
 
 def _eval_options(args) -> dict:
@@ -249,13 +287,18 @@ def cmd_rerank(args) -> int:
     from rankwise.rerank import get_reranker
 
     queries, candidates = load_candidates(args.candidates, args.dataset, args.split)
-    reranker = get_reranker(args.reranker)
+    reranker = get_reranker(args.reranker, **(llm_options(args) if args.reranker.startswith("llm:") else {}))
     start = time.perf_counter()
     run = reranker(queries, candidates.top(args.top_k))
     elapsed = time.perf_counter() - start
     write_run(run, args.output, tag=f"rankwise-{args.reranker}")
     print(f"reranked the top-{args.top_k} of {len(queries):,} queries with {args.reranker} in {elapsed:.1f}s "
           f"({run.num_candidates / max(elapsed, 1e-9):,.0f} candidates/s); wrote {args.output}", file=sys.stderr)
+    costs = getattr(reranker, "costs", None)  # LLM rerankers: what every call cost
+    if costs is not None:
+        print(costs.table(), file=sys.stderr)
+        if args.costs:
+            costs.write_jsonl(args.costs)
     return 0
 
 

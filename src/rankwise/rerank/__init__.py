@@ -54,6 +54,22 @@ RERANKERS: dict[str, tuple[Callable[..., Reranker], str]] = {
 PREFERENCE = ("cross-encoder", "bm25")
 
 
+def _llm(name: str) -> Callable[..., Reranker]:
+    def factory(llm: str = "HuggingFaceTB/SmolLM2-135M-Instruct", **options) -> Reranker:
+        from rankwise.rerank.llm import make_reranker
+
+        return make_reranker(name, llm, **options)
+
+    return factory
+
+
+# LLM strategies (rankwise.rerank.llm), after the model rerankers; "best available" never picks them.
+from rankwise.rerank.llm import STRATEGIES as _LLM_STRATEGIES  # noqa: E402 - light: no torch until a model loads
+
+for _name, (_, _description) in _LLM_STRATEGIES.items():
+    RERANKERS[_name] = (_llm(_name), _description)
+
+
 def available_rerankers() -> dict[str, str]:
     return {name: description for name, (_, description) in RERANKERS.items()}
 

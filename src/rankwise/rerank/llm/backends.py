@@ -41,7 +41,7 @@ class Prompt:
     ``messages`` are ``(role, content)`` pairs (rendered with the model's chat template by local engines, sent as
     they are to a chat endpoint). ``text`` is a raw prompt (no chat template), used when ``messages`` is empty.
     ``prefix`` is the start of the assistant's answer, written for the model (e.g. ``"["`` so that the next token
-    is an identifier); over HTTP it is sent as a final assistant message to continue (a vLLM/SGLang extension).
+    is an identifier); over HTTP it is sent as a final assistant message to continue (a vLLM extension).
     """
 
     messages: tuple[tuple[str, str], ...] = ()

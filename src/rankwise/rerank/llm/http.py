@@ -7,7 +7,7 @@ Only the standard library is used (``urllib``), so no extra is needed. What it d
   top ``top_logprobs`` gets the lowest value shown and is listed in ``LabelScores.missing``); a server that returns
   no log-probabilities raises :class:`~rankwise.rerank.llm.backends.UnsupportedRequest` naming ``mode='generate'``;
 - continuation log-probabilities use ``/v1/completions`` with ``echo`` and ``logprobs`` (raw-text templates only);
-- an assistant ``prefix`` is sent as a final assistant message with ``continue_final_message`` (vLLM/SGLang);
+- an assistant ``prefix`` is sent as a final assistant message with ``continue_final_message`` (vLLM);
 - at most ``concurrency`` requests in flight; transient faults (connection errors, timeouts, 408/409/425/429/5xx)
   are retried ``retries`` times with exponential backoff (``Retry-After`` honoured, capped at 30 s); a request that
   still fails becomes an error result that the strategy records and falls back from; faults that would fail every

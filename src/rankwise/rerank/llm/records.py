@@ -249,7 +249,8 @@ def estimate(strategy: str, n: int, *, window: int = 20, step: int = 10, passes:
         return Estimate(strategy, n, n, n, True, prompt, 0, n)
     if strategy == "icr":
         prompt = 2 * (overhead_tokens + query_tokens + n * per_doc)
-        return Estimate(strategy, n, 2, 2, True, prompt, 0, 2, "two forward passes over the whole list")
+        return Estimate(strategy, n, 2, 2, True, prompt, 0, 3,
+                        "a local engine runs the passages once, then the query and the content-free endings")
     answer_tokens = 3 if mode == "generate" else 0
     if strategy == "pairwise":
         method = method or "allpairs"

@@ -1,0 +1,94 @@
+"""LLM reranking speed, each comparison measured in the same run with the same model and windows:
+
+1. FIRST (one forward pass per window, identifiers ranked by the first token's logits) against generating the
+   permutation with the same prompt and window (the FIRST paper reports about half the latency);
+2. ICR: forward passes and seconds per list, with the two passes sharing the passages' KV cache and without;
+3. pointwise yes/no scoring with and without prefix reuse (the query's shared prompt prefix computed once, KV cache).
+
+    python benchmarks/bench_llm.py [--queries 5] [--top 20] [--window 20] [--step 10] [--threads N]
+
+Uses the offline kit's SmolLM2-135M-Instruct on DL19 BM25 candidates. Times are wall-clock; on a shared machine
+they are noisy, so each comparison alternates its two sides query by query.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "dl19"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="LLM reranking speed: FIRST vs generation, ICR, prefix reuse")
+    parser.add_argument("--queries", type=int, default=5)
+    parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--window", type=int, default=20)
+    parser.add_argument("--step", type=int, default=10)
+    parser.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from rankwise.io import read_candidates
+    from rankwise.rerank.llm import FirstReranker, ICRReranker, ListwiseReranker, LocalLLM, PointwiseReranker
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not DATA.exists():
+        print(f"{DATA} not found: this benchmark needs ../shared/data/dl19", file=sys.stderr)
+        return 1
+    queries, run = read_candidates(DATA / "bm25_top100.json")
+    queries = queries[: args.queries]
+    tops = {q.qid: run[q.qid].top(args.top) for q in queries}
+    llm = LocalLLM(args.llm)
+    print(f"{args.llm} on {llm.device} ({torch.get_num_threads()} threads), {len(queries)} DL19 queries, "
+          f"BM25 top-{args.top}, window {args.window}, step {args.step}")
+
+    def timed(reranker, q) -> float:
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            reranker.rerank(q, tops[q.qid])
+        return time.perf_counter() - start
+
+    def compare(label_a, a, label_b, b):
+        ta = tb = 0.0
+        timed(a, queries[0]), timed(b, queries[0])  # warm-up (not counted)
+        a.costs.clear(), b.costs.clear()
+        for q in queries:  # alternate, so that load on a shared machine hits both sides alike
+            ta += timed(a, q)
+            tb += timed(b, q)
+        n = len(queries)
+        for label, r, t in ((label_a, a, ta), (label_b, b, tb)):
+            m = r.costs.means()
+            print(f"  {label:34s} {t / n:7.2f} s/query  calls {m['calls']:5.1f}  forward passes {m['forward_passes']:6.1f}"
+                  f"  prompt tok {m['prompt_tokens']:7.0f}  completion tok {m['completion_tokens']:6.1f}"
+                  f"  cached tok {m['cached_tokens']:6.0f}")
+        return ta, tb
+
+    print("\n1. FIRST vs generating the permutation (same 'first' prompt, same windows)")
+    generate = ListwiseReranker(llm, template="first", window=args.window, step=args.step)
+    first = FirstReranker(llm, window=args.window, step=args.step)
+    tg, tf = compare("generate the permutation", generate, "FIRST (single token)", first)
+    print(f"  FIRST latency / generation latency = {tf / tg:.3f}  (FIRST paper: about 0.5)")
+
+    plain_llm = LocalLLM(args.llm, prefix_reuse=False)
+    print("\n2. ICR (attention from the query; a content-free query calibrates): passages computed once, or twice")
+    ts, tt = compare("ICR, shared passages", ICRReranker(llm), "ICR, two full passes", ICRReranker(plain_llm))
+    print(f"  shared / two full passes = {ts / tt:.3f}")
+
+    print("\n3. pointwise yes/no with and without prefix reuse (same batch size)")
+    reuse = PointwiseReranker(llm, method="yes-no")
+    plain = PointwiseReranker(plain_llm, method="yes-no")
+    tr, tp = compare("with prefix reuse", reuse, "without prefix reuse", plain)
+    print(f"  with reuse / without = {tr / tp:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
