@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default) bigrams Chinese/Japanese/Korean runs found in the text; en turns that off")
     p.add_argument("--rm3", action="store_true",
                    help="BM25 with RM3 pseudo-relevance feedback (Pyserini's defaults: 10 docs, 10 terms, weight 0.5)")
+    p.add_argument("--fb-docs", type=int, default=10, help="RM3 feedback documents (default: 10)")
+    p.add_argument("--fb-terms", type=int, default=10, help="RM3 feedback terms (default: 10)")
+    p.add_argument("--original-query-weight", type=float, default=0.5, help="RM3 original-query weight (default: 0.5)")
     p.add_argument("--index", metavar="DIR", help="load the index from DIR if it exists (its settings win), "
                    "else build it and save it there")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write (.gz compresses)")
@@ -95,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-qrels", metavar="QRELS", help="learn weights (and RRF's k) on these judged queries")
     p.add_argument("--train-queries", metavar="FILE", help="only these query ids (first column) are for training")
     p.add_argument("--metric", default="ndcg_cut_10", help="what learning maximises (default: ndcg_cut_10)")
+    p.add_argument("-l", "--level", dest="relevance_level", type=int, default=1,
+                   help="minimum relevance for binary metrics while learning (trec_eval -l; default 1)")
+    p.add_argument("--weight-step", type=float, default=0.1, help="grid step of learned weights (default: 0.1)")
     p.add_argument("--setting", metavar="JSON", help="apply a setting saved by an earlier --train-qrels run")
     p.add_argument("--save-setting", metavar="JSON", help="where to save the setting (default: OUTPUT.fusion.json)")
     p.add_argument("--keep-train-queries", action="store_true", help="keep the training queries in the output")
@@ -241,7 +247,8 @@ def cmd_retrieve(args) -> int:
     if args.rm3:
         from rankwise.feedback import RM3
 
-        retriever = RM3(retriever, k=args.top_k)
+        retriever = RM3(retriever, fb_docs=args.fb_docs, fb_terms=args.fb_terms,
+                        original_weight=args.original_query_weight, k=args.top_k)
     if args.retriever == "hybrid" or args.rm3:
         run = retriever(dataset.queries)
     else:
@@ -308,7 +315,8 @@ def cmd_fuse(args) -> int:
     fuse_files(args.runs, args.output, args.method, weights=args.weights, rrf_k=args.rrf_k, norm=args.norm,
                depth=args.depth, top=args.top, train_qrels=args.train_qrels, train_queries=args.train_queries,
                metric=args.metric, setting=args.setting, save_setting=args.save_setting,
-               keep_train_queries=args.keep_train_queries)
+               keep_train_queries=args.keep_train_queries, relevance_level=args.relevance_level,
+               weight_step=args.weight_step)
     return 0
 
 
