@@ -30,6 +30,22 @@ class Document:
         return f"{self.title} {self.text}" if self.title else self.text
 
 
+def collect_documents(documents: "Mapping[str, Document] | Iterable[Document]") -> tuple[list[str], list[str]]:
+    """(docids, texts) of a collection, checked: not empty, only Documents, no duplicate ids."""
+    docs = list(documents.values()) if isinstance(documents, Mapping) else list(documents)
+    if not docs:
+        raise ValueError("cannot index an empty collection: got no documents")
+    for d in docs:
+        if not isinstance(d, Document):
+            raise TypeError(f"index() takes rankwise Documents; got {type(d).__name__}: {d!r:.80}")
+    docids = [d.docid for d in docs]
+    if len(set(docids)) != len(docids):
+        seen: set[str] = set()
+        dup = next(d for d in docids if d in seen or seen.add(d))
+        raise ValueError(f"document id {dup!r} appears more than once in the collection")
+    return docids, [d.contents for d in docs]
+
+
 def trec_order(docids: Sequence[str], scores: np.ndarray) -> np.ndarray:
     """Indices that sort candidates as trec_eval does: score descending, then docid descending."""
     if len(docids) <= 1:

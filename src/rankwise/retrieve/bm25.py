@@ -30,7 +30,7 @@ import numpy as np
 from rankwise.pipeline import Retriever, as_queries
 from rankwise.progress import progress, progress_enabled
 from rankwise.retrieve.tokenize import Tokenizer
-from rankwise.types import Dataset, Document, Query, Ranking, Run
+from rankwise.types import collect_documents, Dataset, Document, Query, Ranking, Run
 
 METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 INDEX_FORMAT = "rankwise.bm25"
@@ -99,22 +99,11 @@ class BM25Retriever(Retriever):
 
     def index(self, documents: Mapping[str, Document] | Iterable[Document]) -> "BM25Retriever":
         """Index documents (title + text as one field). Replaces any previous index. Returns ``self``."""
-        docs = list(documents.values()) if isinstance(documents, Mapping) else list(documents)
-        if not docs:
-            raise ValueError("cannot index an empty collection: got no documents")
-        for d in docs:
-            if not isinstance(d, Document):
-                raise TypeError(f"index() takes rankwise Documents; got {type(d).__name__}: {d!r:.80}")
-        docids = [d.docid for d in docs]
-        if len(set(docids)) != len(docids):
-            seen: set[str] = set()
-            dup = next(d for d in docids if d in seen or seen.add(d))
-            raise ValueError(f"document id {dup!r} appears more than once in the collection")
-        texts = [d.contents for d in docs]
+        docids, texts = collect_documents(documents)
         token_ids, vocab = term_ids(texts, self.tokenizer)
         if not vocab:
             raise ValueError(
-                f"none of the {len(docs)} documents has an indexable term (all empty or stop words "
+                f"none of the {len(docids)} documents has an indexable term (all empty or stop words "
                 f"under {self.tokenizer!r})"
             )
         bm25 = build_bm25(token_ids, vocab, k1=self.k1, b=self.b, method=self.method, backend=self.backend)

@@ -29,7 +29,7 @@ from rankwise.models import require
 from rankwise.pipeline import Retriever, as_queries
 from rankwise.progress import progress
 from rankwise.retrieve.encoders import Encoder, load_encoder
-from rankwise.types import Dataset, Document, Query, Ranking, Run
+from rankwise.types import collect_documents, Dataset, Document, Query, Ranking, Run
 
 INDEX_KINDS = ("exact", "hnsw", "ivf")
 INDEX_FORMAT = "rankwise.dense"
@@ -48,20 +48,6 @@ def check_k(k) -> int:
     return int(k)
 
 
-def collect_documents(documents: Mapping[str, Document] | Iterable[Document]) -> tuple[list[str], list[str]]:
-    """(docids, texts) of a collection, checked: not empty, only Documents, no duplicate ids."""
-    docs = list(documents.values()) if isinstance(documents, Mapping) else list(documents)
-    if not docs:
-        raise ValueError("cannot index an empty collection: got no documents")
-    for d in docs:
-        if not isinstance(d, Document):
-            raise TypeError(f"index() takes rankwise Documents; got {type(d).__name__}: {d!r:.80}")
-    docids = [d.docid for d in docs]
-    if len(set(docids)) != len(docids):
-        seen: set[str] = set()
-        dup = next(d for d in docids if d in seen or seen.add(d))
-        raise ValueError(f"document id {dup!r} appears more than once in the collection")
-    return docids, [d.contents for d in docs]
 
 
 def docid_ranks(docids: Sequence[str]) -> np.ndarray:
