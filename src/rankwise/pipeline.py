@@ -152,6 +152,28 @@ class Reranker(Stage):
         return self.rerank_batch(queries, run)
 
 
+def rerank_in_chunks(queries: Sequence[Query], run: Run, max_candidates: int, rerank_chunk, name: str) -> Run:
+    """Batch reranking across queries: ``rerank_chunk(chunk, out)`` gets lists of (query, candidates) holding about
+    ``max_candidates`` candidates and writes each query's ranking into ``out``. Queries without candidates get an
+    empty ranking; the run keeps the queries' order."""
+    out: dict[str, Ranking] = {}
+    chunk: list[tuple[Query, Ranking]] = []
+    size = 0
+    for q in queries:
+        candidates = run.get(q.qid)
+        if not candidates:
+            out[q.qid] = Ranking(q.qid, [], [])
+            continue
+        chunk.append((q, candidates))
+        size += len(candidates)
+        if size >= max_candidates:
+            rerank_chunk(chunk, out)
+            chunk, size = [], 0
+    if chunk:
+        rerank_chunk(chunk, out)
+    return Run((out[qid] for qid in dict.fromkeys(q.qid for q in queries)), name=name)
+
+
 def require_texts(candidates: Ranking, stage: Stage) -> list[str]:
     if candidates.texts is None:
         raise ValueError(

@@ -40,7 +40,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from rankwise.models import require, resolve
-from rankwise.pipeline import Reranker, Retriever, as_queries, require_texts
+from rankwise.pipeline import Reranker, Retriever, as_queries, rerank_in_chunks, require_texts
 from rankwise.progress import progress, progress_enabled
 from rankwise.types import Dataset, Document, Query, Ranking, Run, trec_order
 
@@ -474,25 +474,9 @@ class ColBERTReranker(Reranker):
         return maxsim(q, self.encoder.encode_documents(texts))
 
     def rerank_batch(self, queries: Sequence[Query], run: Run) -> Run:
-        out = Run(name=self.name)
-        chunk: list[tuple[Query, Ranking]] = []
-        size = 0
-        for q in queries:
-            candidates = run.get(q.qid)
-            if not candidates:
-                out[q.qid] = Ranking(q.qid, [], [])
-                continue
-            chunk.append((q, candidates))
-            size += len(candidates)
-            if size >= self.max_candidates_per_chunk:
-                self._rerank_chunk(chunk, out)
-                chunk, size = [], 0
-        if chunk:
-            self._rerank_chunk(chunk, out)
-        # queries in the order given (a repeated qid once), whatever order the chunks finished in
-        return Run((out[qid] for qid in dict.fromkeys(q.qid for q in queries)), name=self.name)
+        return rerank_in_chunks(queries, run, self.max_candidates_per_chunk, self._rerank_chunk, self.name)
 
-    def _rerank_chunk(self, chunk: list[tuple[Query, Ranking]], out: Run) -> None:
+    def _rerank_chunk(self, chunk: list[tuple[Query, Ranking]], out: dict[str, Ranking]) -> None:
         slot: dict[str, int] = {}
         positions = []
         for _, candidates in chunk:

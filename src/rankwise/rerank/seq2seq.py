@@ -40,7 +40,7 @@ from typing import Sequence
 import numpy as np
 
 from rankwise.models import require, resolve
-from rankwise.pipeline import Reranker, require_texts
+from rankwise.pipeline import Reranker, rerank_in_chunks, require_texts
 from rankwise.progress import progress
 from rankwise.types import Query, Ranking, Run
 
@@ -283,22 +283,7 @@ class Seq2SeqReranker(Reranker):
         return self._run(self.prompt_ids(query.text, texts))
 
     def rerank_batch(self, queries: Sequence[Query], run: Run) -> Run:
-        out: dict[str, Ranking] = {}
-        chunk: list[tuple[Query, Ranking]] = []
-        size = 0
-        for q in queries:
-            candidates = run.get(q.qid)
-            if not candidates:
-                out[q.qid] = Ranking(q.qid, [], [])
-                continue
-            chunk.append((q, candidates))
-            size += len(candidates)
-            if size >= self.max_pairs_per_chunk:
-                self._rerank_chunk(chunk, out)
-                chunk, size = [], 0
-        if chunk:
-            self._rerank_chunk(chunk, out)
-        return Run((out[qid] for qid in dict.fromkeys(q.qid for q in queries)), name=self.name)
+        return rerank_in_chunks(queries, run, self.max_pairs_per_chunk, self._rerank_chunk, self.name)
 
     def _rerank_chunk(self, chunk: list[tuple[Query, Ranking]], out: dict[str, Ranking]) -> None:
         # Each distinct text is tokenized once: all candidate texts in one call, all queries in another.
