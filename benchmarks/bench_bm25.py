@@ -13,20 +13,16 @@ one thread each. rank-bm25 scores every document in Python for every query, so i
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from common import SHARED_DATA, best_of, ndcg10  # noqa: E402  (puts src/ on sys.path)
 
 import bm25s  # noqa: E402
 import Stemmer  # noqa: E402
 
-from rankwise.evaluate import evaluate  # noqa: E402
 from rankwise.io import read_beir, read_queries_jsonl  # noqa: E402
 from rankwise.retrieve import BM25Retriever, Tokenizer  # noqa: E402
 from rankwise.retrieve.tokenize import DEFAULT_TOKEN_PATTERN  # noqa: E402
@@ -34,24 +30,8 @@ from rankwise.retrieve.tokenize import DEFAULT_TOKEN_PATTERN  # noqa: E402
 K1, B = 0.9, 0.4
 
 
-def best_of(repeat: int, fn):
-    """(result of the last call, fastest wall time in seconds)."""
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return out, best
-
-
-def ndcg10(run, qrels) -> float:
-    """nDCG@10 over the judged (test) queries; queries of the run without judgments are ignored."""
-    judged = {qid: ranking for qid, ranking in run.items() if qid in qrels}
-    return evaluate(judged, qrels, ["ndcg_cut_10"], complete=True)["ndcg_cut_10"]
-
-
 def main() -> None:
-    default_data = Path(os.environ.get("RANKWISE_SHARED_DATA", REPO.parent / "shared" / "data")) / "scifact"
+    default_data = SHARED_DATA / "scifact"
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=default_data, help="BEIR SciFact folder")
     parser.add_argument("--k", type=int, default=1000, help="documents retrieved per query")

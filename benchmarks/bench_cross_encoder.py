@@ -28,17 +28,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from common import SHARED_DATA  # noqa: E402  (puts src/ on sys.path)
 
 from rankwise import models  # noqa: E402
 from rankwise.evaluate import evaluate  # noqa: E402
@@ -110,7 +107,7 @@ def flashrank_ranker(model_file: Path, tokenizer_dir: Path, config: Path, max_le
 
 
 def main() -> None:
-    data = Path(os.environ.get("RANKWISE_SHARED_DATA", REPO.parent / "shared" / "data"))
+    data = SHARED_DATA
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=data, help="the shared data folder (dl19/, scifact/)")
     parser.add_argument("--queries", type=int, default=43, help="DL19 queries to rerank (100 candidates each)")

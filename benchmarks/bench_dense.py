@@ -32,29 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from common import SHARED_DATA, best_of, ndcg10  # noqa: E402  (puts src/ on sys.path)
 
 from rankwise import models  # noqa: E402
-from rankwise.evaluate import compare_runs, evaluate  # noqa: E402
+from rankwise.evaluate import compare_runs  # noqa: E402
 from rankwise.io import read_beir  # noqa: E402
 
 BGE, MINILM, SPLADE = "BAAI/bge-small-en-v1.5", "sentence-transformers/all-MiniLM-L6-v2", "splade-tiny"
 PUBLISHED = {BGE: 0.7127, MINILM: 0.6451, "bm25": 0.6789}
-
-
-def best_of(repeat: int, fn):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return out, best
-
-
-def ndcg10(run, qrels) -> float:
-    judged = {qid: ranking for qid, ranking in run.items() if qid in qrels}
-    return evaluate(judged, qrels, ["ndcg_cut_10"], complete=True)["ndcg_cut_10"]
 
 
 def bench_bge(texts: list[str], repeat: int) -> None:
@@ -176,7 +161,7 @@ def quality(data: Path) -> None:
 
 
 def main() -> None:
-    default_data = Path(os.environ.get("RANKWISE_SHARED_DATA", REPO.parent / "shared" / "data")) / "scifact"
+    default_data = SHARED_DATA / "scifact"
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=default_data, help="BEIR SciFact folder")
     parser.add_argument("--docs", type=int, default=256, help="documents encoded for the speed measurements")

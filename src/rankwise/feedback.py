@@ -52,6 +52,12 @@ def _check_count(value, what: str) -> int:
     return int(value)
 
 
+def _check_choice(value, choices: tuple[str, ...], what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
 def _check_fraction(value, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 <= value <= 1:
         raise ValueError(f"{what} must be a number between 0 and 1, got {value!r}")
@@ -112,8 +118,7 @@ class RM3(Stage):
 
         if not isinstance(retriever, BM25Retriever):
             raise TypeError(f"RM3 expands queries against a BM25Retriever's index; got {type(retriever).__name__}")
-        if doc_weights not in DOC_WEIGHTS:
-            raise ValueError(f"doc_weights must be one of {', '.join(map(repr, DOC_WEIGHTS))}; got {doc_weights!r}")
+        _check_choice(doc_weights, DOC_WEIGHTS, "doc_weights")
         self.retriever = retriever
         self.fb_docs = _check_count(fb_docs, "fb_docs")
         self.fb_terms = _check_count(fb_terms, "fb_terms")
@@ -309,8 +314,7 @@ class TextPRF(Reranker):
     ):
         if not isinstance(reranker, Reranker):
             raise TypeError(f"TextPRF wraps a reranker; got {type(reranker).__name__}")
-        if aggregate not in AGGREGATES:
-            raise ValueError(f"aggregate must be one of {', '.join(map(repr, AGGREGATES))}; got {aggregate!r}")
+        _check_choice(aggregate, AGGREGATES, "aggregate")
         self.reranker = reranker
         self.fb_docs = _check_count(fb_docs, "fb_docs")
         self.aggregate = aggregate
@@ -365,8 +369,7 @@ def vector_prf(
     query vector is returned unchanged. The result is not re-normalised (inner-product search ranks the same).
     Also takes ``(n, dim)`` query vectors with ``(n, k, dim)`` document vectors.
     """
-    if method not in VECTOR_METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, VECTOR_METHODS))}; got {method!r}")
+    _check_choice(method, VECTOR_METHODS, "method")
     q = np.asarray(query_vector, dtype=np.float64)
     d = np.asarray(doc_vectors, dtype=np.float64)
     if d.ndim != q.ndim + 1 or d.shape[:-2] != q.shape[:-1] or (d.shape[-2] and d.shape[-1] != q.shape[-1]):
@@ -398,8 +401,7 @@ class VectorPRF(Stage):
         if missing or not hasattr(dense.encoder, "encode_queries"):
             raise TypeError(f"VectorPRF needs a dense retriever (vectors, docids, texts, encoder.encode_queries); "
                             f"{type(dense).__name__} lacks {', '.join(missing) or 'encoder.encode_queries'}")
-        if method not in VECTOR_METHODS:
-            raise ValueError(f"method must be one of {', '.join(map(repr, VECTOR_METHODS))}; got {method!r}")
+        _check_choice(method, VECTOR_METHODS, "method")
         self.dense, self.method, self.alpha, self.beta = dense, method, float(alpha), float(beta)
         self.fb_docs = _check_count(fb_docs, "fb_docs")
         self.default_k = _check_count(k, "k")

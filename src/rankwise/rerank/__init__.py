@@ -45,8 +45,8 @@ RERANKERS: dict[str, tuple[Callable[..., Reranker], str]] = {
     "cross-encoder": (_cross_encoder, "pointwise cross-encoder, ONNX or torch (default "
                                       "cross-encoder/ms-marco-MiniLM-L-12-v2, int8 in the offline kit; onnx extra)"),
     "bm25": (_bm25, "BM25 over the candidates' own texts (no model; statistics from the candidate pool)"),
-    "colbert": (_colbert, "ColBERT late interaction, MaxSim over token vectors (answerdotai/answerai-colbert-small-v1; "
-                          "the offline kit ships only its backbone without projection: no ColBERT quality from it)"),
+    "colbert": (_colbert, "ColBERT late interaction, MaxSim over token vectors (answerdotai/answerai-colbert-small-v1; the "
+                          "offline kit ships only its backbone, answerai-colbert-small-v1-backbone: no ColBERT quality)"),
     "monot5": (_monot5, "monoT5 pointwise seq2seq, log-odds of true/false (castorini/monot5-base-msmarco; torch extra)"),
     "rankt5": (_rankt5, "RankT5 encoder-decoder, logit of <extra_id_10> (Soyoung97/RankT5-base; torch extra)"),
 }

@@ -110,7 +110,8 @@ class CrossEncoderReranker(Reranker):
         if dtype is not None and str(dtype).replace("torch.", "") not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(sorted(set(DTYPES.values())))}; got {dtype!r}")
 
-        self.resolved: ResolvedModel = resolve(model, family="cross-encoder", allow_download=allow_download)
+        self.resolved: ResolvedModel = resolve(model, family="cross-encoder", allow_download=allow_download,
+                                                 weights="onnx" if backend == "onnx" else "auto")
         path = self.resolved.path
         onnx_file = self.resolved.file if self.resolved.file is not None and self.resolved.file.suffix == ".onnx" \
             else find_onnx_file(path)

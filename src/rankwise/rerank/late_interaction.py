@@ -24,7 +24,7 @@ Checkpoints load from two layouts (both found by :func:`rankwise.models.resolve`
   ``modules.json`` (``1_Dense/``); settings in ``config_sentence_transformers.json``.
 
 A folder with only an ONNX graph runs on onnxruntime and uses the graph's output as the token states. The
-offline kit's ``answerdotai/answerai-colbert-small-v1`` is such a graph **without the projection** (384-d
+offline kit's ``answerai-colbert-small-v1-backbone`` is such a graph **without the projection** (384-d
 backbone states): MaxSim runs end to end on it, but its scores are not ColBERT's and say nothing about
 ColBERT quality. Loading a model without a projection warns.
 """

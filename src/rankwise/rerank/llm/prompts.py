@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 from rankwise.rerank.llm.backends import Prompt, Segment
