@@ -51,6 +51,8 @@ CONFIGS = {
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--queries", type=int, default=10, help="first N DL19 queries (default 10; 43 = all)")
+    parser.add_argument("--offset", type=int, default=0,
+                        help="skip this many queries first (to split a strategy's queries across processes)")
     parser.add_argument("--top", type=int, default=20, help="BM25 candidates reranked per query (default 20)")
     parser.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct")
     parser.add_argument("--only", nargs="+", metavar="NAME", help=f"a subset of: {', '.join(CONFIGS)}")
@@ -78,7 +80,7 @@ def main(argv=None) -> int:
         return 1
     queries, run = read_candidates(DATA / "bm25_top100.json")
     qrels_all = read_qrels(DATA / "qrels.txt")
-    queries = [q for q in queries if q.qid in qrels_all][: args.queries]
+    queries = [q for q in queries if q.qid in qrels_all][args.offset: args.offset + args.queries]
     qrels = Qrels({q.qid: qrels_all[q.qid] for q in queries})
     top = Run((run[q.qid].top(args.top) for q in queries), name="bm25")
     if args.threads:
@@ -139,19 +141,34 @@ def main(argv=None) -> int:
     return 0
 
 
+def merge(a: dict, b: dict) -> dict:
+    """One row from two rows of the same strategy on disjoint queries (split with --offset)."""
+    overlap = set(a["per_query"]) & set(b["per_query"])
+    if overlap:
+        raise SystemExit(f"{a['strategy']}: queries {sorted(overlap)} appear in two files; split with --offset")
+    n, m = a["queries"], b["queries"]
+    out = dict(a, queries=n + m, per_query={**a["per_query"], **b["per_query"]})
+    for key in ("ndcg@10", "calls", "prompt_tokens", "completion_tokens", "forward_passes", "seconds"):
+        out[key] = (a[key] * n + b[key] * m) / (n + m)
+    for key in ("repaired", "fallback"):
+        out[key] = a[key] + b[key]
+    return out
+
+
 def report(paths: list[str]) -> int:
     """One table from several ``--json`` files: rows in CONFIGS order, each tested against BM25 on its queries."""
     from rankwise.evaluate.significance import holm, paired_ttest
 
-    rows, bm25 = {}, None
+    rows: dict[str, dict] = {}
+    bm25 = {"per_query": {}}
     for path in paths:
         data = json.loads(Path(path).read_text())
         for row in data["rows"]:
             if row["strategy"].startswith("BM25"):
-                bm25 = row
+                bm25["per_query"].update(row["per_query"])
             elif "per_query" in row:
-                rows[row["strategy"]] = row
-    if bm25 is None:
+                rows[row["strategy"]] = merge(rows[row["strategy"]], row) if row["strategy"] in rows else row
+    if not bm25["per_query"]:
         print("no BM25 row in the files given", file=sys.stderr)
         return 1
     ordered = [rows[label] for label in CONFIGS if label in rows]
