@@ -133,3 +133,20 @@ def test_every_model_class_says_where_it_looked(monkeypatch, tmp_path, module, c
         message = str(err.value)
         assert name in message and "local path" in message and "offline kit" in message
         assert "Hugging Face hub and its cache" in message
+
+
+def test_hub_unreachable_falls_back_to_the_cache(monkeypatch, tmp_path):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    def unreachable(self, name):
+        raise ConnectionError("no route to huggingface.co")
+
+    def cached_only(name, allow_patterns=None, local_files_only=False):
+        assert local_files_only, "with the hub unreachable only the cache may be read"
+        (tmp_path / "model.safetensors").write_bytes(b"")
+        return str(tmp_path)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", unreachable)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", cached_only)
+    assert resolve("someone/cached-model").path == tmp_path

@@ -176,7 +176,11 @@ def _hub_snapshot(name: str, allow_download: bool, weights: str) -> Path:
 
     if not allow_download or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         return Path(snapshot_download(name, local_files_only=True))
-    files = hub_files(HfApi().list_repo_files(name), weights)
+    try:
+        files = hub_files(HfApi().list_repo_files(name), weights)
+    except Exception:
+        # The hub cannot be reached (or refuses the listing): what the cache holds is still usable.
+        return Path(snapshot_download(name, local_files_only=True))
     return Path(snapshot_download(name, allow_patterns=files))
 
 
