@@ -63,6 +63,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.report:
         return report(args.report)
+    if args.queries < 1 or args.offset < 0 or args.top < 1:
+        parser.error(f"--queries and --top must be >= 1 and --offset >= 0; got {args.queries}, {args.top}, "
+                     f"{args.offset}")
     selected = list(CONFIGS)
     if args.only:  # in the order given, so that cheap strategies can go first
         unknown = [o for o in args.only if o not in CONFIGS and all(o != n for n, _ in CONFIGS.values())]
@@ -80,7 +83,10 @@ def main(argv=None) -> int:
         return 1
     queries, run = read_candidates(DATA / "bm25_top100.json")
     qrels_all = read_qrels(DATA / "qrels.txt")
-    queries = [q for q in queries if q.qid in qrels_all][args.offset: args.offset + args.queries]
+    judged = [q for q in queries if q.qid in qrels_all]
+    if args.offset >= len(judged):
+        parser.error(f"--offset {args.offset}: DL19 has only {len(judged)} judged queries")
+    queries = judged[args.offset: args.offset + args.queries]
     qrels = Qrels({q.qid: qrels_all[q.qid] for q in queries})
     top = Run((run[q.qid].top(args.top) for q in queries), name="bm25")
     if args.threads:
@@ -161,8 +167,14 @@ def report(paths: list[str]) -> int:
 
     rows: dict[str, dict] = {}
     bm25 = {"per_query": {}}
+    settings = {}
     for path in paths:
         data = json.loads(Path(path).read_text())
+        setting = {"llm": data["llm"], "top": data["top"]}
+        if settings and setting != settings:
+            raise SystemExit(f"{path}: ran {setting}, the files before it {settings}; only runs of the same model "
+                             "and candidate depth make one table")
+        settings = setting
         for row in data["rows"]:
             if row["strategy"].startswith("BM25"):
                 bm25["per_query"].update(row["per_query"])

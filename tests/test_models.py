@@ -150,3 +150,19 @@ def test_hub_unreachable_falls_back_to_the_cache(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", unreachable)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", cached_only)
     assert resolve("someone/cached-model").path == tmp_path
+
+
+def test_hub_listing_error_is_reported_when_the_cache_is_empty(monkeypatch):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    def gated(self, name):
+        raise PermissionError("401 Client Error: access to model someone/gated is restricted")
+
+    def empty_cache(name, allow_patterns=None, local_files_only=False):
+        raise FileNotFoundError("not in the cache")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", gated)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", empty_cache)
+    with pytest.raises(ModelNotFoundError, match="401 Client Error: access to model someone/gated is restricted"):
+        resolve("someone/gated")

@@ -178,9 +178,13 @@ def _hub_snapshot(name: str, allow_download: bool, weights: str) -> Path:
         return Path(snapshot_download(name, local_files_only=True))
     try:
         files = hub_files(HfApi().list_repo_files(name), weights)
-    except Exception:
-        # The hub cannot be reached (or refuses the listing): what the cache holds is still usable.
-        return Path(snapshot_download(name, local_files_only=True))
+    except Exception as listing_error:
+        # The hub cannot be reached (or refuses the listing): what the cache holds is still usable; when the cache
+        # has nothing, the listing's error is the one that says why (offline, unknown or gated repository).
+        try:
+            return Path(snapshot_download(name, local_files_only=True))
+        except Exception:
+            raise listing_error from None
     return Path(snapshot_download(name, allow_patterns=files))
 
 
