@@ -16,12 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from common import SHARED_DATA, best_of, ndcg10  # noqa: E402  (puts src/ on sys.path)
-
 import bm25s  # noqa: E402
+import numpy as np
 import Stemmer  # noqa: E402
+from common import SHARED_DATA, best_of, ndcg10  # noqa: E402  (puts src/ on sys.path)
 
 from rankwise.io import read_beir, read_queries_jsonl  # noqa: E402
 from rankwise.retrieve import BM25Retriever, Tokenizer  # noqa: E402

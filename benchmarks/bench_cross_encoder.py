@@ -10,7 +10,7 @@ The model is the offline kit's int8 ONNX cross-encoder/ms-marco-MiniLM-L-12-v2 (
 - **FlashRank** ``Ranker("ms-marco-MiniLM-L-12-v2", max_length=…)`` with the same ONNX file placed in its cache
   folder (as its own download would be), one ``rerank`` call per query as FlashRank is used.
 - **sentence-transformers** ``CrossEncoder`` (torch, CPU fp32) on the same weights dequantised to fp32 by
-  ``rankwise.rerank.onnx_runtime.dequantize_onnx_bert``, ``predict`` over all pairs at batch size 32.
+  ``rankwise.onnx_runtime.dequantize_onnx_bert``, ``predict`` over all pairs at batch size 32.
 
 Reported: pairs/s, nDCG@10 (rel >= 2), the ratios, and the fraction of the int8 compute bound reached: the model's
 int8 operations (2 x tokens x 21.2M weights + 4 x tokens^2 x 384 per layer for attention, from the real token
@@ -34,14 +34,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import SHARED_DATA  # noqa: E402  (puts src/ on sys.path)
 
 from rankwise import models  # noqa: E402
 from rankwise.evaluate import evaluate  # noqa: E402
 from rankwise.io import read_candidates, read_qrels  # noqa: E402
+from rankwise.onnx_runtime import (  # noqa: E402
+    create_session,
+    dequantize_onnx_bert,
+    run_parallel,
+    usable_cpus,
+)
 from rankwise.rerank.cross_encoder import CrossEncoderReranker  # noqa: E402
-from rankwise.rerank.onnx_runtime import create_session, dequantize_onnx_bert, run_parallel, usable_cpus  # noqa: E402
 from rankwise.types import Ranking, Run  # noqa: E402
 
 MODEL = "cross-encoder/ms-marco-MiniLM-L-12-v2"

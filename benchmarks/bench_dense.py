@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import SHARED_DATA, best_of, ndcg10  # noqa: E402  (puts src/ on sys.path)
 
 from rankwise import models  # noqa: E402

@@ -35,7 +35,13 @@ def main(argv=None) -> int:
     import torch
 
     from rankwise.io import read_candidates
-    from rankwise.rerank.llm import FirstReranker, ICRReranker, ListwiseReranker, LocalLLM, PointwiseReranker
+    from rankwise.rerank.llm import (
+        FirstReranker,
+        ICRReranker,
+        ListwiseReranker,
+        LocalLLM,
+        PointwiseReranker,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)

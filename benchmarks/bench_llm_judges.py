@@ -14,7 +14,6 @@ import sys
 import warnings
 
 import numpy as np
-
 from common import SHARED_DATA  # noqa: E402  (puts src/ on sys.path)
 
 DATA = SHARED_DATA / "dl19"
@@ -43,7 +42,8 @@ def main(argv=None) -> int:
 
     from rankwise.evaluate import evaluate
     from rankwise.io import read_candidates, read_qrels
-    from rankwise.rerank.llm import NoisyJudge, OracleJudge, make_reranker
+    from rankwise.rerank.llm import make_reranker
+    from rankwise.testing import NoisyJudge, OracleJudge
     from rankwise.types import Run
 
     if not DATA.exists():

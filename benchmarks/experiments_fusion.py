@@ -25,15 +25,21 @@ import time
 import warnings
 from pathlib import Path
 
-from common import REPO  # noqa: E402  (puts src/ on sys.path)
-
 import numpy as np  # noqa: E402
+from common import REPO  # noqa: E402  (puts src/ on sys.path)
 
 from rankwise.evaluate import compare_runs, evaluate  # noqa: E402
 from rankwise.feedback import RM3, TextPRF, VectorPRF  # noqa: E402
 from rankwise.fuse import fuse_runs, learn_fusion  # noqa: E402
-from rankwise.io import (read_beir, read_candidates, read_qrels, read_run, read_topics,  # noqa: E402
-                         read_trec_docs, write_run)
+from rankwise.io import (  # noqa: E402
+    read_beir,
+    read_candidates,
+    read_qrels,
+    read_run,
+    read_topics,
+    read_trec_docs,
+    write_run,
+)
 from rankwise.retrieve import BM25Retriever  # noqa: E402
 from rankwise.types import Ranking, Run  # noqa: E402
 

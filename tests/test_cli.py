@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import shared_path
+
 from rankwise.cli import main
 from rankwise.datasets import DEMO_PATH
 from rankwise.io import read_run
@@ -79,7 +79,7 @@ def test_rerank_json_candidates_and_trec_run_with_dataset(tmp_path, capsys):
     first = tmp_path / "demo.run"
     assert run_cli(capsys, "retrieve", DEMO_PATH, "-o", first)[0] == 0
     code, _, err = run_cli(capsys, "rerank", first, "-o", tmp_path / "x.run")
-    assert code == 1 and "pass --dataset DATASET_DIR" in err
+    assert code == 2 and "pass --dataset DATASET_DIR" in err
     code, _, _ = run_cli(capsys, "rerank", first, "--dataset", DEMO_PATH, "-o", tmp_path / "y.run")
     assert code == 0 and read_run(tmp_path / "y.run").keys() == read_run(first).keys()
 
@@ -101,22 +101,22 @@ def test_errors_are_one_line_with_file_and_line(tmp_path, capsys):
     qrels = tmp_path / "qrels"
     qrels.write_text("q1 0 d1 1\n")
     code, _, err = run_cli(capsys, "evaluate", bad, qrels)
-    assert code == 1
-    assert err.strip() == f"rankwise evaluate: error: {bad}:2: score 'oops' (column 5) is not a number"
+    assert code == 2
+    assert err.strip() == f"rankwise: error: {bad}:2: score 'oops' (column 5) is not a number"
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "missing.run", qrels)
-    assert code == 1 and "no such file" in err
+    assert code == 2 and "no such file" in err
     code, _, err = run_cli(capsys, "evaluate", qrels, qrels, "-m", "nDCG@ten")
-    assert code == 1 and "nDCG@ten" in err  # the metric is checked before the files
+    assert code == 2 and "nDCG@ten" in err  # the metric is checked before the files
     code, _, err = run_cli(capsys, "evaluate", qrels, qrels)
-    assert code == 1 and "expected 6 columns" in err  # qrels given where the run belongs
+    assert code == 2 and "expected 6 columns" in err  # qrels given where the run belongs
     code, _, err = run_cli(capsys, "rerank", bad, "--dataset", DEMO_PATH, "-o", tmp_path / "o")
-    assert code == 1 and f"{bad}:2: score 'oops'" in err
+    assert code == 2 and f"{bad}:2: score 'oops'" in err
 
 
 def test_unknown_reranker_lists_known_ones(tmp_path, capsys):
     dl19 = shared_path("dl19")
     code, _, err = run_cli(capsys, "rerank", dl19 / "bm25_top100.json", "--reranker", "nope", "-o", tmp_path / "o")
-    assert code == 1 and "unknown reranker 'nope'; known: cross-encoder, bm25" in err
+    assert code == 2 and "unknown reranker 'nope'; known: cross-encoder, bm25" in err
 
 
 def test_demo_prints_a_table_per_stage(capsys):
@@ -139,4 +139,4 @@ def test_fuse_rrf_of_two_small_runs(tmp_path, capsys):
 
 def test_rm3_needs_bm25(tmp_path, capsys):
     code, _, err = run_cli(capsys, "retrieve", DEMO_PATH, "--retriever", "splade", "--rm3", "-o", tmp_path / "x")
-    assert code == 1 and "use it with --retriever bm25" in err
+    assert code == 2 and "use it with --retriever bm25" in err

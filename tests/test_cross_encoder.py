@@ -193,7 +193,7 @@ def torch_folder(tmp_path_factory):
     found = kit_model()
     pytest.importorskip("torch", reason="the torch extra is not installed")
     pytest.importorskip("onnx", reason="the converter reads the graph with the onnx package (rankwise[onnx])")
-    from rankwise.rerank.onnx_runtime import dequantize_onnx_bert
+    from rankwise.onnx_runtime import dequantize_onnx_bert
 
     return dequantize_onnx_bert(found.file, tmp_path_factory.mktemp("minilm-fp32"))
 
@@ -235,7 +235,7 @@ def test_converter_round_trip_on_a_small_random_bert(tmp_path):
     pytest.importorskip("onnx")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from rankwise.rerank.onnx_runtime import dequantize_onnx_bert
+    from rankwise.onnx_runtime import dequantize_onnx_bert
 
     config = transformers.BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                      intermediate_size=64, max_position_embeddings=64, num_labels=1)
@@ -356,8 +356,8 @@ def test_scifact_reranking_does_not_fall_below_bm25():
     kit_model()
     import rankwise
     from rankwise.evaluate import evaluate
-    from rankwise.retrieve import BM25Retriever
     from rankwise.rerank.cross_encoder import CrossEncoderReranker
+    from rankwise.retrieve import BM25Retriever
 
     dataset = rankwise.datasets.load(shared_path("scifact"))
     run = BM25Retriever.from_dataset(dataset).search(dataset.queries, k=100)

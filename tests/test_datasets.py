@@ -9,8 +9,8 @@ import threading
 import zipfile
 
 import pytest
-
 from conftest import shared_path
+
 from rankwise import datasets
 
 

@@ -14,8 +14,15 @@ import rankwise
 from rankwise import models
 from rankwise.models import MissingExtraError
 from rankwise.retrieve.dense import DenseRetriever, top_k
-from rankwise.retrieve.encoders import (BGE_EN_QUERY, Encoder, EncoderSettings, known_settings, load_encoder, pool,
-                                        read_folder_config)
+from rankwise.retrieve.encoders import (
+    BGE_EN_QUERY,
+    Encoder,
+    EncoderSettings,
+    known_settings,
+    load_encoder,
+    pool,
+    read_folder_config,
+)
 from rankwise.types import Document, Query
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"

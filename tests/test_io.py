@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import shared_path
-from rankwise import Document, Query, Qrels, Ranking, Run
+
+from rankwise import Document, Qrels, Query, Ranking, Run
 from rankwise.io import (
     FormatError,
     read_beir,

@@ -14,9 +14,9 @@ from conftest import shared_path
 
 from rankwise import models
 from rankwise.models import MissingExtraError
-from rankwise.rerank.late_interaction import (
+from rankwise.rerank.late_interaction import ColBERTReranker
+from rankwise.retrieve.colbert import (
     ColBERTEncoder,
-    ColBERTReranker,
     ColBERTRetriever,
     maxsim,
     maxsim_packed,
@@ -33,7 +33,8 @@ QUERY_MAXLEN, DOC_MAXLEN, HIDDEN, DIM = 8, 16, 32, 8
 
 
 def write_tokenizer(folder) -> None:
-    from tokenizers import Tokenizer, models as tmodels, normalizers, pre_tokenizers, processors
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers import models as tmodels
 
     tok = Tokenizer(tmodels.WordPiece({t: i for i, t in enumerate(VOCAB)}, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -349,7 +350,7 @@ def test_retriever_scores_every_document_by_maxsim(encoder, tmp_path):
 
 
 def test_top_k_breaks_ties_at_the_cut_as_trec_eval_does():
-    from rankwise.rerank.late_interaction import _top_k
+    from rankwise.retrieve.colbert import _top_k
 
     docids = np.array(["a", "c", "b", "d", "e"], dtype=object)
     scores = np.array([1.0, 2.0, 2.0, 2.0, 3.0])

@@ -7,13 +7,23 @@ import random
 
 import numpy as np
 import pytest
-
 from conftest import shared_path
+
 from rankwise.rerank.llm import (
-    FirstReranker, FullListReranker, ICRReranker, InsertRankReranker, ListwiseReranker, NoisyJudge, OracleJudge,
-    PairwiseReranker, PointwiseReranker, ReasoningListwiseReranker, ReasoningReranker, SetwiseReranker, make_reranker,
+    FirstReranker,
+    FullListReranker,
+    ICRReranker,
+    InsertRankReranker,
+    ListwiseReranker,
+    PairwiseReranker,
+    PointwiseReranker,
+    ReasoningListwiseReranker,
+    ReasoningReranker,
+    SetwiseReranker,
+    make_reranker,
 )
 from rankwise.rerank.llm.backends import UnsupportedRequest
+from rankwise.testing import NoisyJudge, OracleJudge
 from rankwise.types import Query, Ranking, Run
 
 WORDS = ("river stone cloud maple cedar ember frost meadow harbor lantern orbit pebble quartz raven saddle thistle "

@@ -9,12 +9,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rankwise.rerank.llm import (
-    TEMPLATES, CostLog, NoisyJudge, OracleJudge, Prompt, Template, Usage, estimate, get_template, parse_choice,
-    parse_permutation, split_answer,
+    TEMPLATES,
+    CostLog,
+    Prompt,
+    Template,
+    Usage,
+    estimate,
+    get_template,
+    parse_choice,
+    parse_permutation,
+    split_answer,
 )
 from rankwise.rerank.llm.prompts import make_ids, placeholders
 from rankwise.rerank.llm.records import bubble_count, window_count
 from rankwise.rerank.llm.truncate import fit
+from rankwise.testing import NoisyJudge, OracleJudge
 from rankwise.types import Query, Ranking, Run
 
 NUMERIC = [str(i) for i in range(1, 21)]

@@ -7,7 +7,6 @@ import socket
 import time
 
 import pytest
-
 from conftest import OFF_TOPIC, RELEVANT, ZEBRA, shared_path
 
 pytest.importorskip("torch")
@@ -15,15 +14,23 @@ pytest.importorskip("transformers")
 pytest.importorskip("gguf")
 
 from rankwise.rerank.llm import (  # noqa: E402
-    FirstReranker, ICRReranker, ListwiseReranker, PairwiseReranker, PointwiseReranker, Prompt,
-    UnsupportedRequest, get_template, make_reranker,
+    FirstReranker,
+    ICRReranker,
+    ListwiseReranker,
+    PairwiseReranker,
+    PointwiseReranker,
+    Prompt,
+    UnsupportedRequest,
+    get_template,
+    make_reranker,
 )
 from rankwise.rerank.llm.backends import EngineConfigurationError  # noqa: E402
 from rankwise.rerank.llm.http import HttpLLM, base_url  # noqa: E402
 
+
 @pytest.fixture(scope="module")
 def server(smol):
-    from rankwise.rerank.llm.serve import OpenAIServer
+    from rankwise.testing.openai_server import OpenAIServer
 
     server = OpenAIServer(smol, port=0).start()
     yield server
@@ -141,7 +148,7 @@ def test_unknown_model_is_raised_at_once(server):
 
 
 def test_a_server_without_logprobs_is_detected(smol):
-    from rankwise.rerank.llm.serve import OpenAIServer
+    from rankwise.testing.openai_server import OpenAIServer
 
     with OpenAIServer(smol, logprobs=False) as plain:
         engine = HttpLLM(plain.url, tokenizer=smol.tokenizer)

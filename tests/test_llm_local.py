@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from conftest import OFF_TOPIC, RELEVANT, ZEBRA, shared_path
+
 from rankwise import models
 
 torch = pytest.importorskip("torch")
@@ -14,9 +14,16 @@ pytest.importorskip("transformers")
 pytest.importorskip("gguf")
 
 from rankwise.rerank.llm import (  # noqa: E402
-    STRATEGIES, FirstReranker, ListwiseReranker, PointwiseReranker, Segment, get_template, make_reranker,
+    STRATEGIES,
+    FirstReranker,
+    ListwiseReranker,
+    PointwiseReranker,
+    Segment,
+    get_template,
+    make_reranker,
 )
 from rankwise.types import Run  # noqa: E402
+
 
 def chat_ids(llm, prompt) -> list[int]:
     """The prompt's tokens computed independently: the tokenizer's own chat template, tokenized at once."""

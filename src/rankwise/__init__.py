@@ -1,7 +1,7 @@
 """rankwise: retrieve → rerank → evaluate, fast on a CPU and exact in its numbers."""
 from rankwise import datasets
 from rankwise.pipeline import Reranker, Retriever, Stage, compare
-from rankwise.types import Dataset, Document, Query, Qrels, Ranking, Run
+from rankwise.types import Dataset, Document, Qrels, Query, Ranking, Run
 
 __version__ = "0.1.0"
 

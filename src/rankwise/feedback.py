@@ -39,17 +39,13 @@ from typing import Sequence
 
 import numpy as np
 
+from rankwise.checks import positive_int
 from rankwise.fuse import _top_indices, fuse_runs
 from rankwise.pipeline import Reranker, Stage, as_queries, require_texts
 from rankwise.types import Query, Ranking, Run, trec_order
 
 DOC_WEIGHTS = ("score", "uniform")
 
-
-def _check_count(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def _check_choice(value, choices: tuple[str, ...], what: str) -> str:
@@ -120,10 +116,10 @@ class RM3(Stage):
             raise TypeError(f"RM3 expands queries against a BM25Retriever's index; got {type(retriever).__name__}")
         _check_choice(doc_weights, DOC_WEIGHTS, "doc_weights")
         self.retriever = retriever
-        self.fb_docs = _check_count(fb_docs, "fb_docs")
-        self.fb_terms = _check_count(fb_terms, "fb_terms")
+        self.fb_docs = positive_int("fb_docs", fb_docs)
+        self.fb_terms = positive_int("fb_terms", fb_terms)
         self.original_weight = _check_fraction(original_weight, "original_weight")
-        self.default_k = _check_count(k, "k")
+        self.default_k = positive_int("k", k)
         self.max_df_ratio = _check_fraction(max_df_ratio, "max_df_ratio")
         self.min_term_length, self.max_term_length = int(min_term_length), int(max_term_length)
         self.term_pattern = re.compile(term_pattern)
@@ -273,7 +269,7 @@ class RM3(Stage):
         documents (default: ``retriever``'s own top ``fb_docs``)."""
         from rankwise.progress import progress
 
-        k = self.default_k if k is None else _check_count(k, "k")
+        k = self.default_k if k is None else positive_int("k", k)
         queries = as_queries(queries)
         if feedback is None:
             feedback = self.retriever.search(queries, k=self.fb_docs)
@@ -316,7 +312,7 @@ class TextPRF(Reranker):
             raise TypeError(f"TextPRF wraps a reranker; got {type(reranker).__name__}")
         _check_choice(aggregate, AGGREGATES, "aggregate")
         self.reranker = reranker
-        self.fb_docs = _check_count(fb_docs, "fb_docs")
+        self.fb_docs = positive_int("fb_docs", fb_docs)
         self.aggregate = aggregate
         self.include_query = bool(include_query)
         self.separator = separator
@@ -403,8 +399,8 @@ class VectorPRF(Stage):
                             f"{type(dense).__name__} lacks {', '.join(missing) or 'encoder.encode_queries'}")
         _check_choice(method, VECTOR_METHODS, "method")
         self.dense, self.method, self.alpha, self.beta = dense, method, float(alpha), float(beta)
-        self.fb_docs = _check_count(fb_docs, "fb_docs")
-        self.default_k = _check_count(k, "k")
+        self.fb_docs = positive_int("fb_docs", fb_docs)
+        self.default_k = positive_int("k", k)
         self.name = f"vector-prf({getattr(dense, 'name', 'dense')}, {method}, fb_docs={self.fb_docs})"
         self._index_of: dict[str, int] | None = None
 
@@ -430,7 +426,7 @@ class VectorPRF(Stage):
         return out.astype(np.float32)  # the precision the dense index itself searches with
 
     def search(self, queries, k: int | None = None, feedback: Run | None = None) -> Run:
-        k = self.default_k if k is None else _check_count(k, "k")
+        k = self.default_k if k is None else positive_int("k", k)
         queries = as_queries(queries)
         if feedback is None:
             feedback = self.dense.search(queries, k=self.fb_docs)

@@ -51,6 +51,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from rankwise.checks import positive_int
 from rankwise.pipeline import Reranker, Stage, apply
 from rankwise.types import Qrels, Query, Ranking, Run, trec_order
 
@@ -90,13 +91,6 @@ def _check_rrf_k(rrf_k: float) -> float:
         raise ValueError(f"rrf_k must be a finite number >= 0 (60 is the usual value), got {rrf_k!r}")
     return float(rrf_k)
 
-
-def _check_positive_int(value, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{what} must be a positive integer or None, got {value!r}")
-    return int(value)
 
 
 def _check_weights(weights, names: list[str]) -> np.ndarray:
@@ -290,7 +284,7 @@ def fuse_runs(
     """
     norm = _check_method(method, norm)
     rrf_k = _check_rrf_k(rrf_k)
-    depth, top = _check_positive_int(depth, "depth"), _check_positive_int(top, "top")
+    depth, top = positive_int("depth", depth, optional=True), positive_int("top", top, optional=True)
     names, items = _named(runs)
     w = _check_weights(weights, names)
     keep = w > 0
@@ -349,7 +343,7 @@ class Fuse(Stage):
         # Check everything now rather than after the (possibly slow) stages have run.
         _check_method(method, norm)
         _check_rrf_k(rrf_k)
-        _check_positive_int(depth, "depth"), _check_positive_int(top, "top")
+        positive_int("depth", depth, optional=True), positive_int("top", top, optional=True)
         _check_weights(weights, [str(s) for s in stages])
         self._name = name
 
@@ -522,7 +516,7 @@ def learn_fusion(
     from rankwise.evaluate.metrics import metric_key
 
     norm = _check_method(method, norm)
-    depth = _check_positive_int(depth, "depth")
+    depth = positive_int("depth", depth, optional=True)
     key = metric_key(metric)  # one number per query, e.g. "nDCG@10" -> "ndcg_cut_10"
     names, items = _named(runs)
     judged = {str(q) for q in qrels}

@@ -10,8 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from rankwise.evaluate.metrics import DEFAULT_METRICS, EvalResult, evaluate, format_value, metric_key
-from rankwise.evaluate.significance import CORRECTIONS, TESTS, adjust_pvalues, paired_test
+from rankwise.evaluate.metrics import (
+    DEFAULT_METRICS,
+    EvalResult,
+    evaluate,
+    format_value,
+    metric_key,
+)
+from rankwise.evaluate.significance import (
+    CORRECTIONS,
+    TESTS,
+    adjust_pvalues,
+    paired_test,
+)
 from rankwise.types import Qrels, Run
 
 BETTER, WORSE = "▲", "▼"

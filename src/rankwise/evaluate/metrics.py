@@ -38,6 +38,7 @@ from typing import Iterable, Mapping, Sequence
 
 import pytrec_eval
 
+from rankwise.checks import positive_int
 from rankwise.types import Qrels, Ranking, Run
 
 DEFAULT_METRICS: tuple[str, ...] = ("ndcg_cut_10", "map", "recip_rank", "P_10", "recall_100")
@@ -369,8 +370,7 @@ def _run_forked_chunk(index: int) -> dict[str, dict[str, float]]:
 
 def _run_task(task: _Task, qids: list[str], missing: list[str], n_jobs: int) -> dict[str, dict[str, float]]:
     global _FORKED
-    if not isinstance(n_jobs, int) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    positive_int("n_jobs", n_jobs)
     n_jobs = min(n_jobs, max(1, len(qids) + len(missing)))
     if n_jobs == 1:
         return task(qids, missing)

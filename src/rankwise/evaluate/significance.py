@@ -22,6 +22,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from rankwise.checks import positive_int
+
 TESTS = ("ttest", "wilcoxon", "permutation")
 CORRECTIONS = ("holm", "bonferroni", None)
 MISMATCH_POLICIES = ("error", "intersect", "zero")
@@ -127,8 +129,7 @@ def permutation_test(
     Enumerates all ``2**n`` flips when that is at most ``n_permutations`` (an exact p-value, as
     ``scipy.stats.permutation_test`` gives); otherwise draws ``n_permutations`` flips from ``seed``.
     """
-    if not isinstance(n_permutations, int) or n_permutations < 1:
-        raise ValueError(f"n_permutations must be a positive integer, got {n_permutations!r}")
+    positive_int("n_permutations", n_permutations)
     d = _differences(a, b, on_mismatch, least=1)
     n = len(d)
     observed = float(d.mean())

@@ -1,6 +1,12 @@
 """Readers and writers for the formats of the field. Every reader names file, line and problem on bad input
 (:class:`FormatError`) and reads gzip transparently."""
-from rankwise.io.beir import beir_splits, read_beir, read_corpus_jsonl, read_queries_jsonl, write_beir
+from rankwise.io.beir import (
+    beir_splits,
+    read_beir,
+    read_corpus_jsonl,
+    read_queries_jsonl,
+    write_beir,
+)
 from rankwise.io.candidates import read_candidates, write_candidates
 from rankwise.io.files import FormatError, open_text
 from rankwise.io.jsonl import read_jsonl, write_jsonl

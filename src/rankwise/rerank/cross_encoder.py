@@ -40,12 +40,19 @@ from typing import Sequence
 
 import numpy as np
 
+from rankwise.checks import positive_int
 from rankwise.models import ResolvedModel, require, resolve
+from rankwise.onnx_runtime import (
+    create_session,
+    find_onnx_file,
+    load_tokenizer,
+    model_max_length,
+    run_parallel,
+    usable_cpus,
+)
 from rankwise.pipeline import Reranker, require_texts
 from rankwise.progress import progress_enabled
 from rankwise.rerank.cache import ScoreCache
-from rankwise.rerank.onnx_runtime import (create_session, find_onnx_file, load_tokenizer, model_max_length,
-                                          run_parallel, usable_cpus)
 from rankwise.types import Query, Ranking, Run
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-12-v2"
@@ -102,11 +109,11 @@ class CrossEncoderReranker(Reranker):
         if long_documents not in LONG_DOCUMENTS:
             raise ValueError(f"long_documents must be one of {', '.join(map(repr, LONG_DOCUMENTS))}; "
                              f"got {long_documents!r}")
-        _check_positive("max_length", max_length)
+        positive_int("max_length", max_length)
         for label, value in (("batch_size", batch_size), ("passage_length", passage_length),
                              ("passage_stride", passage_stride), ("threads", threads)):
             if value is not None:
-                _check_positive(label, value)
+                positive_int(label, value)
         if dtype is not None and str(dtype).replace("torch.", "") not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(sorted(set(DTYPES.values())))}; got {dtype!r}")
 
@@ -458,7 +465,7 @@ def _choose_backend(backend: str, path: Path, onnx_file: Path | None, name: str)
                          "(e.g. optimum-cli export onnx)")
     if backend == "torch" and not has_torch_weights:
         hint = (" It holds an ONNX graph: use backend='onnx', or rebuild torch weights with "
-                "rankwise.rerank.onnx_runtime.dequantize_onnx_bert(…).") if onnx_file is not None else ""
+                "rankwise.onnx_runtime.dequantize_onnx_bert(…).") if onnx_file is not None else ""
         raise ValueError(f"{name!r} ({path}) has no transformers weights (config.json with *.safetensors or *.bin)."
                          + hint)
     return backend
@@ -501,10 +508,6 @@ def _bar(total: int, desc: str):
 
     return tqdm(total=total, desc=desc, unit="pair", leave=False, dynamic_ncols=True)
 
-
-def _check_positive(label: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{label} must be a positive integer, got {value!r}")
 
 
 __all__ = ["BACKENDS", "CrossEncoderReranker", "DEFAULT_MODEL", "LONG_DOCUMENTS"]

@@ -40,7 +40,7 @@ from typing import Sequence
 import numpy as np
 
 from rankwise.models import require, resolve
-from rankwise.pipeline import Reranker, rerank_in_chunks, require_texts
+from rankwise.pipeline import Reranker, require_texts, rerank_in_chunks
 from rankwise.progress import progress
 from rankwise.types import Query, Ranking, Run
 

@@ -27,10 +27,11 @@ from typing import Iterable, Mapping, Sequence
 import bm25s
 import numpy as np
 
+from rankwise.checks import positive_int
 from rankwise.pipeline import Retriever, as_queries
 from rankwise.progress import progress, progress_enabled
 from rankwise.retrieve.tokenize import Tokenizer
-from rankwise.types import collect_documents, Dataset, Document, Query, Ranking, Run
+from rankwise.types import Dataset, Document, Query, Ranking, Run, collect_documents
 
 METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 INDEX_FORMAT = "rankwise.bm25"
@@ -122,8 +123,7 @@ class BM25Retriever(Retriever):
     # --- searching --------------------------------------------------------------------------------------------
     def search(self, queries: Sequence[Query] | Sequence[str] | Query | str, k: int = 1000) -> Run:
         """Top-``k`` documents per query: only documents containing a query term (see the module docstring)."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        k = positive_int("k", k)
         bm25 = self._require_index()
         queries = as_queries(queries)
         run = Run(name=self.name)

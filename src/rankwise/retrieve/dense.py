@@ -25,11 +25,12 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from rankwise.checks import positive_int
 from rankwise.models import require
 from rankwise.pipeline import Retriever, as_queries
 from rankwise.progress import progress
 from rankwise.retrieve.encoders import Encoder, load_encoder
-from rankwise.types import collect_documents, Dataset, Document, Query, Ranking, Run
+from rankwise.types import Dataset, Document, Query, Ranking, Run, collect_documents
 
 INDEX_KINDS = ("exact", "hnsw", "ivf")
 INDEX_FORMAT = "rankwise.dense"
@@ -43,9 +44,7 @@ DEFAULT_MODEL = "BAAI/bge-small-en-v1.5"
 
 # --- shared by the dense and sparse retrievers ---------------------------------------------------------------------
 def check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    return int(k)
+    return positive_int("k", k)
 
 
 
@@ -159,8 +158,7 @@ class DenseRetriever(Retriever):
             raise ValueError(f"index must be one of {', '.join(map(repr, INDEX_KINDS))}; got {index!r}")
         for label, value in (("hnsw_m", hnsw_m), ("ef_construction", ef_construction), ("ef_search", ef_search),
                              ("nlist", nlist or 1), ("nprobe", nprobe or 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{label} must be a positive integer, got {value!r}")
+            positive_int(label, value)
         if index != "exact":
             require("faiss", "dense", f"the {index.upper()} index (faiss)")
         self.encoder = model if isinstance(model, Encoder) else load_encoder(model, **encoder_options)

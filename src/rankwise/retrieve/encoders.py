@@ -35,6 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
+from rankwise.checks import positive_int
 from rankwise.models import ResolvedModel, require, resolve
 from rankwise.progress import progress_enabled
 
@@ -203,8 +204,7 @@ class Encoder:
     backend = "none"
 
     def __init__(self, name: str, settings: EncoderSettings, batch_size: int):
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        positive_int("batch_size", batch_size)
         self.name, self.settings, self.batch_size = name, settings, batch_size
         self.batch_dependent = False  # True when a text's vector depends on the others in its batch
 
@@ -279,7 +279,7 @@ class _TokenizedEncoder(Encoder):
                 bar.update(len(batch))
 
         if self.threads > 1:
-            from rankwise.rerank.onnx_runtime import run_parallel
+            from rankwise.onnx_runtime import run_parallel
 
             run_parallel(len(batches), work, self.threads)  # longest batches first: they are handed out first
         else:
@@ -297,7 +297,7 @@ class OnnxEncoder(_TokenizedEncoder):
     def __init__(self, name: str, model_file: Path, tokenizer_file: Path, settings: EncoderSettings,
                  batch_size: int | None = None, threads: int | None = None):
         require("onnxruntime", "onnx", "the ONNX dense encoder")
-        from rankwise.rerank.onnx_runtime import create_session, load_tokenizer, usable_cpus
+        from rankwise.onnx_runtime import create_session, load_tokenizer, usable_cpus
 
         self.tokenizer = load_tokenizer(tokenizer_file)
         self.tokenizer.enable_truncation(settings.max_length)

@@ -20,11 +20,25 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from rankwise.checks import positive_int
 from rankwise.models import ResolvedModel, require, resolve
 from rankwise.pipeline import Retriever, as_queries
 from rankwise.progress import progress, progress_enabled
-from rankwise.retrieve.dense import (META_FILE, DOCIDS_FILE, cache_folder, check_k, collect_documents, corpus_key,
-                                     docid_ranks, prepare_folder, read_meta, read_texts, slug, top_k, write_texts)
+from rankwise.retrieve.dense import (
+    DOCIDS_FILE,
+    META_FILE,
+    cache_folder,
+    check_k,
+    collect_documents,
+    corpus_key,
+    docid_ranks,
+    prepare_folder,
+    read_meta,
+    read_texts,
+    slug,
+    top_k,
+    write_texts,
+)
 from rankwise.retrieve.encoders import length_batches
 from rankwise.types import Dataset, Document, Query, Ranking, Run
 
@@ -39,10 +53,8 @@ class SpladeEncoder:
 
     def __init__(self, model: str | Path = DEFAULT_MODEL, *, max_length: int = 512, batch_size: int = 8,
                  device: str | None = None):
-        if not isinstance(max_length, int) or max_length < 2:
-            raise ValueError(f"max_length must be an integer >= 2 (tokens); got {max_length!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        positive_int("max_length", max_length, minimum=2, hint="tokens")
+        positive_int("batch_size", batch_size)
         resolved = model if isinstance(model, ResolvedModel) else resolve(model, family="sparse")
         if resolved.family not in (None, "sparse"):
             raise ValueError(f"{resolved.name!r} is a {resolved.family} model, not SPLADE: SPLADE needs a masked-LM "

@@ -16,7 +16,8 @@ Strategies (each a :class:`rankwise.pipeline.Reranker`; each docstring names its
 ================================ ===================================================================
 
 Engines (:mod:`~rankwise.rerank.llm.backends`): local transformers models (:class:`LocalLLM`), OpenAI-compatible
-servers (:class:`HttpLLM`), and deterministic stand-in judges (:class:`OracleJudge`, :class:`NoisyJudge`).
+servers (:class:`HttpLLM`). Stand-in judges for tests (:class:`~rankwise.testing.OracleJudge`,
+:class:`~rankwise.testing.NoisyJudge`) and an OpenAI-protocol test server live in :mod:`rankwise.testing`.
 Every reranker logs each invocation in ``reranker.costs`` (:class:`CostLog`: ``table()``, ``totals()``,
 ``means()``); :func:`estimate` predicts calls and tokens before a run.
 
@@ -31,14 +32,26 @@ from __future__ import annotations
 import inspect
 
 from rankwise.rerank.llm.backends import (
-    LLM, AttentionScores, ContinuationScores, Generation, LabelScores, Prompt, Segment, UnsupportedRequest, Usage,
+    LLM,
+    AttentionScores,
+    ContinuationScores,
+    Generation,
+    LabelScores,
+    Prompt,
+    Segment,
+    UnsupportedRequest,
+    Usage,
     get_llm,
 )
 from rankwise.rerank.llm.base import LLMReranker
 from rankwise.rerank.llm.first import FirstReranker
 from rankwise.rerank.llm.icr import ICRReranker
-from rankwise.rerank.llm.judges import NoisyJudge, OracleJudge
-from rankwise.rerank.llm.listwise import FullListReranker, InsertRankReranker, ListwiseReranker, sliding_windows
+from rankwise.rerank.llm.listwise import (
+    FullListReranker,
+    InsertRankReranker,
+    ListwiseReranker,
+    sliding_windows,
+)
 from rankwise.rerank.llm.pairwise import PairwiseReranker
 from rankwise.rerank.llm.parsing import parse_choice, parse_permutation, split_answer
 from rankwise.rerank.llm.pointwise import PointwiseReranker
@@ -99,7 +112,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "LLM", "LocalLLM", "HttpLLM", "OracleJudge", "NoisyJudge", "get_llm", "Prompt", "Segment", "Usage", "Generation",
+    "LLM", "LocalLLM", "HttpLLM", "get_llm", "Prompt", "Segment", "Usage", "Generation",
     "LabelScores", "ContinuationScores", "AttentionScores", "UnsupportedRequest", "Template", "TEMPLATES",
     "get_template", "parse_permutation", "parse_choice", "split_answer", "CostLog", "CallRecord", "Estimate",
     "estimate", "LLMReranker", "PointwiseReranker", "PairwiseReranker", "SetwiseReranker", "ListwiseReranker",

@@ -12,7 +12,7 @@ An engine (:class:`LLM`) answers four kinds of request, each for a batch of prom
 Every answer carries a :class:`Usage` (prompt and completion tokens, forward passes, latency), which the strategies
 turn into cost records. Engines: :class:`rankwise.rerank.llm.local.LocalLLM` (transformers),
 :class:`rankwise.rerank.llm.http.HttpLLM` (OpenAI-compatible servers) and the stand-in judges of
-:mod:`rankwise.rerank.llm.judges`. :func:`get_llm` builds one from a model name, a path or a URL.
+:mod:`rankwise.testing.judges`. :func:`get_llm` builds one from a model name, a path or a URL.
 """
 from __future__ import annotations
 

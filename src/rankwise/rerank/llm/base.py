@@ -13,9 +13,17 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from rankwise.checks import positive_int
 from rankwise.pipeline import Reranker, require_texts
 from rankwise.rerank.llm.backends import (
-    LLM, EngineConfigurationError, Generation, LabelScores, Prompt, UnsupportedRequest, Usage, get_llm,
+    LLM,
+    EngineConfigurationError,
+    Generation,
+    LabelScores,
+    Prompt,
+    UnsupportedRequest,
+    Usage,
+    get_llm,
 )
 from rankwise.rerank.llm.prompts import Template, get_template
 from rankwise.rerank.llm.records import CostLog, Estimate, estimate
@@ -48,8 +56,7 @@ class LLMReranker(Reranker):
         self.llm = get_llm(llm)
         self.template = get_template(template if template is not None else self.default_template, self.kind)
         for label, value in (("max_passage_tokens", max_passage_tokens), ("max_query_tokens", max_query_tokens)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{label} must be a positive integer or None, got {value!r}")
+            positive_int(label, value, optional=True)
         self.max_passage_tokens = max_passage_tokens
         self.max_query_tokens = max_query_tokens
         self.costs = CostLog(self.name)
@@ -152,8 +159,3 @@ def resolve_mode(mode: str, llm: LLM) -> str:
         return "logits" if llm.supports("labels") else "generate"
     return mode
 
-
-def check_positive(name: str, value, minimum: int = 1) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)

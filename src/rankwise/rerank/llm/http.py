@@ -34,7 +34,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from rankwise.rerank.llm.backends import (
-    LLM, ContinuationScores, EngineConfigurationError, Generation, LabelScores, Prompt, UnsupportedRequest, Usage,
+    LLM,
+    ContinuationScores,
+    EngineConfigurationError,
+    Generation,
+    LabelScores,
+    Prompt,
+    UnsupportedRequest,
+    Usage,
     logsumexp,
 )
 

@@ -14,7 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rankwise.rerank.llm.backends import EngineConfigurationError, Prompt, UnsupportedRequest, Usage
+from rankwise.rerank.llm.backends import (
+    EngineConfigurationError,
+    Prompt,
+    UnsupportedRequest,
+    Usage,
+)
 from rankwise.rerank.llm.base import LLMReranker, scores
 from rankwise.types import Query
 

@@ -20,7 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from rankwise.rerank.llm.base import LLMReranker, check_positive
+from rankwise.checks import positive_int
+from rankwise.rerank.llm.base import LLMReranker
 from rankwise.rerank.llm.parsing import parse_permutation, split_answer
 from rankwise.rerank.llm.prompts import make_ids
 from rankwise.types import Query
@@ -60,15 +61,15 @@ class ListwiseReranker(LLMReranker):
     def __init__(self, llm, template=None, *, window: int = 20, step: int | None = None, passes: int = 1,
                  show_scores: bool = False, score_name: str = "BM25", reasoning_tokens: int = 512, **options):
         super().__init__(llm, template, **options)
-        self.window = check_positive("window", window, 2)
-        self.step = check_positive("step", step) if step is not None else max(1, self.window // 2)
+        self.window = positive_int("window", window, minimum=2)
+        self.step = positive_int("step", step) if step is not None else max(1, self.window // 2)
         if self.step > self.window:
             raise ValueError(f"step ({step}) must not exceed window ({window}): documents between windows would "
                              "never be compared; use step < window (e.g. window 20, step 10)")
-        self.passes = check_positive("passes", passes)
+        self.passes = positive_int("passes", passes)
         self.show_scores = bool(show_scores)
         self.score_name = score_name
-        self.reasoning_tokens = check_positive("reasoning_tokens", reasoning_tokens)
+        self.reasoning_tokens = positive_int("reasoning_tokens", reasoning_tokens)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(llm={self.llm!r}, template={self.template.name!r}, window={self.window}, "

@@ -24,7 +24,15 @@ from typing import Sequence
 
 from rankwise.models import require, resolve
 from rankwise.rerank.llm.backends import (
-    LLM, AttentionScores, ContinuationScores, Generation, LabelScores, Prompt, Segment, Usage, logsumexp,
+    LLM,
+    AttentionScores,
+    ContinuationScores,
+    Generation,
+    LabelScores,
+    Prompt,
+    Segment,
+    Usage,
+    logsumexp,
 )
 
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"

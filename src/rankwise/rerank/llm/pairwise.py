@@ -19,7 +19,8 @@ from itertools import combinations
 
 import numpy as np
 
-from rankwise.rerank.llm.base import LLMReranker, check_positive, resolve_mode
+from rankwise.checks import positive_int
+from rankwise.rerank.llm.base import LLMReranker, resolve_mode
 from rankwise.rerank.llm.parsing import parse_choice, split_answer
 from rankwise.rerank.llm.sorting import bubble_passes, heap_top_k
 from rankwise.types import Query
@@ -51,10 +52,10 @@ class PairwiseReranker(LLMReranker):
         if method not in METHODS:
             raise ValueError(f"pairwise method must be one of {', '.join(METHODS)}; got {method!r}")
         self.method = method
-        self.k = check_positive("k", k)
-        self.passes = check_positive("passes", passes) if passes is not None else self.k
+        self.k = positive_int("k", k)
+        self.passes = positive_int("passes", passes) if passes is not None else self.k
         self.mode = resolve_mode(mode, self.llm)
-        self.batch_size = check_positive("batch_size", batch_size) if batch_size is not None else None
+        self.batch_size = positive_int("batch_size", batch_size, optional=True)
         self.reuse_verdicts = bool(reuse_verdicts)
         if self.mode == "logits" and len(self.template.labels) != 2:
             raise ValueError(f"template {self.template.name!r} needs two labels (for passage A and B) in logits mode")

@@ -15,8 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from rankwise.rerank.llm.backends import EngineConfigurationError, UnsupportedRequest, Usage
-from rankwise.rerank.llm.base import LLMReranker, check_positive, scores
+from rankwise.checks import positive_int
+from rankwise.rerank.llm.backends import (
+    EngineConfigurationError,
+    UnsupportedRequest,
+    Usage,
+)
+from rankwise.rerank.llm.base import LLMReranker, scores
 from rankwise.types import Query
 
 METHODS = {"yes-no": ("pointwise", "yes-no"), "fine-grained": ("pointwise", "fine-grained"),
@@ -40,7 +45,7 @@ class PointwiseReranker(LLMReranker):
         self.default_template = default
         super().__init__(llm, template, **options)
         self.method = method
-        self.batch_size = check_positive("batch_size", batch_size) if batch_size is not None else None
+        self.batch_size = positive_int("batch_size", batch_size, optional=True)
         if method == "fine-grained":
             bad = [label for label in self.template.labels if not label.strip().lstrip("-").isdigit()]
             if bad:

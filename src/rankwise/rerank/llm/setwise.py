@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rankwise.rerank.llm.base import LLMReranker, check_positive, resolve_mode
+from rankwise.checks import positive_int
+from rankwise.rerank.llm.base import LLMReranker, resolve_mode
 from rankwise.rerank.llm.parsing import parse_choice, split_answer
 from rankwise.rerank.llm.prompts import make_ids
 from rankwise.rerank.llm.sorting import bubble_passes, heap_top_k
@@ -45,11 +46,11 @@ class SetwiseReranker(LLMReranker):
         if method not in METHODS:
             raise ValueError(f"setwise method must be one of {', '.join(METHODS)}; got {method!r}")
         self.method = method
-        self.set_size = check_positive("set_size", set_size, 2)
+        self.set_size = positive_int("set_size", set_size, minimum=2)
         make_ids(self.set_size, self.template.ids)  # letters allow at most 26
-        self.k = check_positive("k", k)
-        self.passes = check_positive("passes", passes) if passes is not None else self.k
-        self.reasoning_tokens = check_positive("reasoning_tokens", reasoning_tokens)
+        self.k = positive_int("k", k)
+        self.passes = positive_int("passes", passes) if passes is not None else self.k
+        self.reasoning_tokens = positive_int("reasoning_tokens", reasoning_tokens)
         self.mode = "generate" if self.template.answer_section else resolve_mode(mode, self.llm)
 
     def __repr__(self) -> str:

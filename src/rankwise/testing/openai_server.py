@@ -1,6 +1,6 @@
 """A small OpenAI-compatible server for a local transformers model, for tests and demos (not for production).
 
-    python -m rankwise.rerank.llm.serve [MODEL] [--host 127.0.0.1] [--port 8000]
+    python -m rankwise.testing.openai_server [MODEL] [--host 127.0.0.1] [--port 8000]
 
 Serves ``GET /v1/models``, ``POST /v1/chat/completions`` (``max_tokens``/``max_completion_tokens``, ``stop``,
 ``logprobs`` + ``top_logprobs``, and vLLM's ``continue_final_message`` to continue an assistant prefix) and
@@ -261,7 +261,7 @@ def _as_list(stop) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rankwise.rerank.llm.serve",
+    parser = argparse.ArgumentParser(prog="python -m rankwise.testing.openai_server",
                                      description="Serve a local transformers model over the OpenAI protocol.")
     parser.add_argument("model", nargs="?", default=DEFAULT_MODEL,
                         help=f"model name or path (default: {DEFAULT_MODEL})")

@@ -1,52 +1,14 @@
-"""The ``rankwise`` command: a thin shell over the library (every subcommand is a few library calls)."""
+"""`retrieve`, `rerank`, `fuse`, `rerankers`, `models` and `demo`."""
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
-from rankwise.evaluate.metrics import DEFAULT_METRICS
-
-EPILOG = """\
-examples:
-  rankwise demo                                         BM25 then reranking on the built-in collection
-  rankwise retrieve data/scifact -o bm25.run            BM25 top-1000 for the test queries of a BEIR folder
-  rankwise rerank bm25_top100.json --reranker bm25 -o reranked.run
-  rankwise evaluate bm25.run data/scifact/qrels/test.tsv -m ndcg_cut_10 map
-  rankwise compare bm25.run reranked.run --qrels qrels.txt -l 2 --test permutation
-"""
+from rankwise.cli.options import add_llm_options, llm_options, load_candidates
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return args.func(args) or 0
-    except (FileNotFoundError, IsADirectoryError, ValueError, KeyError, LookupError, ImportError, ConnectionError) as e:
-        # Errors are for people: one line naming what was wrong, no traceback.
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"rankwise {args.command}: error: {message}", file=sys.stderr)
-        return 1
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rankwise",
-        description="Retrieve, rerank and evaluate: BM25, rerankers, trec_eval-exact metrics and significance tests.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    from rankwise import __version__
-
-    parser.add_argument("--version", action="version", version=f"rankwise {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def register(sub) -> None:
     p = sub.add_parser("retrieve", help="first-stage retrieval over a BEIR folder, TREC run out")
     p.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
     p.add_argument("--retriever", default="bm25", choices=["bm25", "dense", "splade", "hybrid"],
@@ -113,90 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the models found here (offline kit packages), with family, source, size")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("evaluate", help="trec_eval-exact metrics of a run")
-    p.add_argument("run", metavar="RUN", help="TREC run")
-    p.add_argument("qrels", metavar="QRELS", help="TREC qrels or BEIR qrels TSV")
-    add_metric_options(p)
-    p.add_argument("--per-query", action="store_true", help="also print each query's values")
-    p.add_argument("--json", action="store_true", help="print one JSON object {metric: value}")
-    p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("compare", help="compare runs against a baseline with paired significance tests")
-    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more TREC runs")
-    p.add_argument("--qrels", required=True, help="TREC qrels or BEIR qrels TSV")
-    add_metric_options(p)
-    p.add_argument("--baseline", metavar="RUN", help="the run the others are tested against (default: the first)")
-    p.add_argument("--test", default="ttest", choices=["ttest", "wilcoxon", "permutation"],
-                   help="paired significance test (default: ttest)")
-    p.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "none"],
-                   help="multiple-testing correction over all comparisons (default: holm)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
-    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    p.add_argument("--json", action="store_true", help="print values and p-values as JSON")
-    p.set_defaults(func=cmd_compare)
-
     p = sub.add_parser("demo", help="BM25 then the best available reranker, evaluated per stage")
     p.add_argument("--dataset", metavar="DATASET_DIR", help="a BEIR folder (default: the built-in demo collection)")
     p.add_argument("--split", default="test", help="qrels split (default: test)")
     p.add_argument("--reranker", help="reranker name (default: the best available)")
     p.add_argument("--top-k", type=int, default=100, help="candidates reranked per query (default: 100)")
     p.set_defaults(func=cmd_demo)
-    return parser
-
-
-def add_metric_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-m", "--metric", dest="metrics", nargs="+", action="extend", metavar="METRIC",
-                   help="trec_eval names (ndcg_cut_10, map, recall_100, recip_rank, P_10, bpref, …) or readable "
-                        f"ones (nDCG@10, MRR@10, R@100, AP); default: {' '.join(DEFAULT_METRICS)}")
-    p.add_argument("-l", "--level", dest="relevance_level", type=int, default=1,
-                   help="minimum relevance counted as relevant by binary measures (trec_eval -l; default 1)")
-    p.add_argument("-J", "--judged-only", action="store_true", help="evaluate only judged documents (trec_eval -J)")
-    p.add_argument("-M", "--depth", type=int, help="evaluate only each query's top M documents (trec_eval -M)")
-    p.add_argument("-c", "--complete", action="store_true",
-                   help="average over every query in the qrels, missing ones scoring 0 (trec_eval -c)")
-    p.add_argument("--lenient", action="store_true", help="accept run lines with extra text after the run tag")
-
-
-def add_llm_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("LLM rerankers (--reranker llm:…; docs/llm_rerankers.md)")
-    g.add_argument("--llm", metavar="MODEL_OR_URL",
-                   help="a model name or path (local transformers) or an OpenAI-compatible URL such as "
-                        "http://localhost:8000/v1 (default: HuggingFaceTB/SmolLM2-135M-Instruct)")
-    g.add_argument("--llm-model", metavar="NAME", help="model to request from an --llm URL (default: the first listed)")
-    g.add_argument("--concurrency", type=int, help="requests in flight to an --llm URL (default: 4)")
-    g.add_argument("--window", type=int, help="listwise/FIRST/InsertRank window (default: 20)")
-    g.add_argument("--step", type=int, help="listwise step between windows (default: half the window)")
-    g.add_argument("--passes", type=int, help="listwise passes; pairwise sliding / setwise bubble passes")
-    g.add_argument("--method", help="pointwise: yes-no | fine-grained | likelihood; pairwise: allpairs | heapsort | "
-                                    "sliding; setwise, reasoning: heapsort | bubble")
-    g.add_argument("--k", type=int, help="heapsort: top documents to extract (default: 10)")
-    g.add_argument("--set-size", type=int, help="setwise: passages per prompt (default: 4)")
-    g.add_argument("--mode", choices=["auto", "logits", "generate"],
-                   help="pairwise/setwise: next-token logits or generated answers (default: auto)")
-    g.add_argument("--template", help="a built-in prompt template name, or a JSON file holding one")
-    g.add_argument("--max-passage-tokens", type=int, help="cut passages to this many tokens (default: 300)")
-    g.add_argument("--costs", metavar="JSONL", help="also write one line per LLM call (tokens, latency, repairs)")
-
-
-def llm_options(args) -> dict:
-    """The reranker options of the llm:* flags that were given."""
-    llm = args.llm or "HuggingFaceTB/SmolLM2-135M-Instruct"
-    engine = {}
-    if llm.startswith(("http://", "https://")):
-        engine = {k: v for k, v in (("model", args.llm_model), ("concurrency", args.concurrency)) if v is not None}
-    elif args.llm_model or args.concurrency:
-        raise ValueError("--llm-model and --concurrency apply to an --llm URL, not to a local model")
-    template = args.template
-    if template and template.endswith(".json"):
-        template = json.loads(Path(template).read_text(encoding="utf-8"))
-    return dict(llm=llm, llm_options=engine or None, window=args.window, step=args.step, passes=args.passes,
-                method=args.method, k=args.k, set_size=args.set_size, mode=args.mode, template=template,
-                max_passage_tokens=args.max_passage_tokens)
-
-
-def _eval_options(args) -> dict:
-    return dict(relevance_level=args.relevance_level, judged_only=args.judged_only, depth=args.depth,
-                complete=args.complete)
 
 
 DEFAULT_MODELS = {"dense": "BAAI/bge-small-en-v1.5", "hybrid": "BAAI/bge-small-en-v1.5", "splade": "splade-tiny"}
@@ -204,7 +88,12 @@ DEFAULT_MODELS = {"dense": "BAAI/bge-small-en-v1.5", "hybrid": "BAAI/bge-small-e
 
 def build_retriever(args, dataset):
     """The retriever the options ask for, loaded from --index when it exists; returns (retriever, what was done)."""
-    from rankwise.retrieve import BM25Retriever, DenseRetriever, SpladeRetriever, Tokenizer
+    from rankwise.retrieve import (
+        BM25Retriever,
+        DenseRetriever,
+        SpladeRetriever,
+        Tokenizer,
+    )
 
     index_dir = Path(args.index) if args.index else None
     encoding = {"cache": args.cache, **({"batch_size": args.batch_size} if args.batch_size else {})}
@@ -260,35 +149,6 @@ def cmd_retrieve(args) -> int:
     return 0
 
 
-def load_candidates(path: str, dataset_dir: str | None, split: str, lenient: bool = False):
-    """Queries and candidates with texts, from RankGPT-style JSON or from a TREC run plus a BEIR folder."""
-    from rankwise.io import FormatError, read_beir, read_candidates, read_run
-
-    if _looks_like_json(path):
-        return read_candidates(path)
-    if dataset_dir is None:
-        raise ValueError(f"{path} is a TREC run: pass --dataset DATASET_DIR so that query and document texts are known")
-    try:
-        run = read_run(path, strict=not lenient)
-    except FormatError as e:
-        raise FormatError(e.path, e.line, e.problem, e.fix or "CANDIDATES must be RankGPT-style JSON or a TREC run") from None
-    dataset = read_beir(dataset_dir, split)
-    queries = [q for q in dataset.queries if q.qid in run]
-    missing = [qid for qid in run if qid not in {q.qid for q in queries}]
-    if missing:
-        warnings.warn(f"{len(missing)} query id(s) of {path} are not among the {split} queries of {dataset_dir} "
-                      f"(e.g. {missing[0]!r}); they are not reranked")
-    return queries, run.with_texts(dataset.corpus)
-
-
-def _looks_like_json(path: str) -> bool:
-    from rankwise.io import open_text
-
-    with open_text(path) as f:
-        head = f.read(64).lstrip()
-    return head.startswith("[") or head.startswith("{")
-
-
 def cmd_rerank(args) -> int:
     from rankwise.io import write_run
     from rankwise.rerank import get_reranker
@@ -342,50 +202,8 @@ def cmd_models(args) -> int:
     return 0
 
 
-def cmd_evaluate(args) -> int:
-    from rankwise.evaluate import evaluate, resolve_metrics
-    from rankwise.io import read_qrels, read_run
-
-    resolve_metrics(args.metrics or DEFAULT_METRICS)  # a misspelt metric fails before any file is read
-    result = evaluate(read_run(args.run, strict=not args.lenient), read_qrels(args.qrels),
-                      args.metrics or DEFAULT_METRICS, **_eval_options(args))
-    if args.json:
-        payload = dict(result.aggregate)
-        if args.per_query:
-            payload = {"aggregate": payload, "per_query": result.per_query}
-        print(json.dumps(payload, indent=None if not args.per_query else 1))
-    else:
-        print(result.to_trec_eval(per_query=args.per_query), end="")
-    return 0
-
-
-def cmd_compare(args) -> int:
-    from rankwise.evaluate import compare_runs, resolve_metrics
-    from rankwise.io import read_qrels, read_run
-
-    resolve_metrics(args.metrics or DEFAULT_METRICS)
-    if len(args.runs) < 2 and not args.baseline:
-        raise ValueError("compare needs at least two runs (or one run and --baseline RUN)")
-    paths = list(dict.fromkeys(([args.baseline] if args.baseline else []) + args.runs))
-    runs = {Path(p).name: read_run(p, strict=not args.lenient) for p in paths}
-    table = compare_runs(
-        runs, read_qrels(args.qrels), args.metrics or DEFAULT_METRICS, baseline=Path(paths[0]).name,
-        test=args.test, correction=None if args.correction == "none" else args.correction, alpha=args.alpha,
-        **_eval_options(args),
-    )
-    if args.json:
-        print(json.dumps(table.to_dict(), indent=1))
-    else:
-        print(table.to_markdown() if args.markdown else table)
-    return 0
-
-
 def cmd_demo(args) -> int:
     from rankwise.demo import run_demo
 
     run_demo(args.dataset, split=args.split, reranker=args.reranker, top_k=args.top_k)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

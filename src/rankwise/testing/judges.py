@@ -29,7 +29,14 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from rankwise.rerank.llm.backends import (
-    LLM, AttentionScores, ContinuationScores, Generation, LabelScores, Prompt, Segment, Usage,
+    LLM,
+    AttentionScores,
+    ContinuationScores,
+    Generation,
+    LabelScores,
+    Prompt,
+    Segment,
+    Usage,
 )
 from rankwise.types import Document, Query, Run
 

@@ -1,8 +1,8 @@
 """Shared helpers for transformer models run with onnxruntime: sessions, tokenizers, threads, and a converter from
 a (quantised) ONNX BERT graph back to a transformers model.
 
-Used by the cross-encoder (:mod:`rankwise.rerank.cross_encoder`); written to be reused by other families that run
-BERT-style encoders through onnxruntime (dense retrieval, late interaction).
+Used by retrieval and reranking alike: the cross-encoder (:mod:`rankwise.rerank.cross_encoder`), dense encoders
+(:mod:`rankwise.retrieve.encoders`) and late interaction (:mod:`rankwise.retrieve.colbert`).
 
 - :func:`usable_cpus` — the cores this process may run on (affinity and cgroup limits respected).
 - :func:`create_session` — an onnxruntime CPU session with a fixed number of intra-op threads.

@@ -1,0 +1,70 @@
+"""`evaluate` and `compare`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rankwise.cli.options import add_metric_options, eval_options
+from rankwise.evaluate.metrics import DEFAULT_METRICS
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="trec_eval-exact metrics of a run")
+    p.add_argument("run", metavar="RUN", help="TREC run")
+    p.add_argument("qrels", metavar="QRELS", help="TREC qrels or BEIR qrels TSV")
+    add_metric_options(p)
+    p.add_argument("--per-query", action="store_true", help="also print each query's values")
+    p.add_argument("--json", action="store_true", help="print one JSON object {metric: value}")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="compare runs against a baseline with paired significance tests")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="two or more TREC runs")
+    p.add_argument("--qrels", required=True, help="TREC qrels or BEIR qrels TSV")
+    add_metric_options(p)
+    p.add_argument("--baseline", metavar="RUN", help="the run the others are tested against (default: the first)")
+    p.add_argument("--test", default="ttest", choices=["ttest", "wilcoxon", "permutation"],
+                   help="paired significance test (default: ttest)")
+    p.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "none"],
+                   help="multiple-testing correction over all comparisons (default: holm)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.add_argument("--json", action="store_true", help="print values and p-values as JSON")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_evaluate(args) -> int:
+    from rankwise.evaluate import evaluate, resolve_metrics
+    from rankwise.io import read_qrels, read_run
+
+    resolve_metrics(args.metrics or DEFAULT_METRICS)  # a misspelt metric fails before any file is read
+    result = evaluate(read_run(args.run, strict=not args.lenient), read_qrels(args.qrels),
+                      args.metrics or DEFAULT_METRICS, **eval_options(args))
+    if args.json:
+        payload = dict(result.aggregate)
+        if args.per_query:
+            payload = {"aggregate": payload, "per_query": result.per_query}
+        print(json.dumps(payload, indent=None if not args.per_query else 1))
+    else:
+        print(result.to_trec_eval(per_query=args.per_query), end="")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from rankwise.evaluate import compare_runs, resolve_metrics
+    from rankwise.io import read_qrels, read_run
+
+    resolve_metrics(args.metrics or DEFAULT_METRICS)
+    if len(args.runs) < 2 and not args.baseline:
+        raise ValueError("compare needs at least two runs (or one run and --baseline RUN)")
+    paths = list(dict.fromkeys(([args.baseline] if args.baseline else []) + args.runs))
+    runs = {Path(p).name: read_run(p, strict=not args.lenient) for p in paths}
+    table = compare_runs(
+        runs, read_qrels(args.qrels), args.metrics or DEFAULT_METRICS, baseline=Path(paths[0]).name,
+        test=args.test, correction=None if args.correction == "none" else args.correction, alpha=args.alpha,
+        **eval_options(args),
+    )
+    if args.json:
+        print(json.dumps(table.to_dict(), indent=1))
+    else:
+        print(table.to_markdown() if args.markdown else table)
+    return 0
