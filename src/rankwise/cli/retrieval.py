@@ -40,6 +40,8 @@ def register(sub) -> None:
     p = sub.add_parser("rerank", help="rerank candidates (RankGPT-style JSON, or a TREC run with --dataset)")
     p.add_argument("candidates", metavar="CANDIDATES", help="RankGPT-style JSON with texts, or a TREC run")
     p.add_argument("--reranker", default="bm25", help="reranker name (see `rankwise rerankers`; default: bm25)")
+    p.add_argument("--model", metavar="NAME_OR_DIR",
+                   help="the reranker's model: hub name, local folder (e.g. one `rankwise train` wrote) or kit name")
     p.add_argument("--dataset", metavar="DATASET_DIR", help="BEIR folder giving query and document texts for a TREC run")
     p.add_argument("--split", default="test", help="qrels split whose queries to rerank (default: test)")
     p.add_argument("--top-k", type=int, default=100, help="rerank each query's top-k candidates (default: 100)")
@@ -154,7 +156,17 @@ def cmd_rerank(args) -> int:
     from rankwise.rerank import get_reranker
 
     queries, candidates = load_candidates(args.candidates, args.dataset, args.split)
-    reranker = get_reranker(args.reranker, **(llm_options(args) if args.reranker.startswith("llm:") else {}))
+    options = llm_options(args) if args.reranker.startswith("llm:") else {}
+    if args.model:
+        if args.reranker.startswith("llm:"):
+            raise ValueError("an LLM reranker takes its model from --llm, not --model")
+        options["model"] = args.model
+    try:
+        reranker = get_reranker(args.reranker, **options)
+    except TypeError as e:
+        if args.model and "model" in str(e):
+            raise ValueError(f"the {args.reranker} reranker takes no --model") from None
+        raise
     start = time.perf_counter()
     run = reranker(queries, candidates.top(args.top_k))
     elapsed = time.perf_counter() - start

@@ -1,0 +1,408 @@
+"""Train a cross-encoder or a bi-encoder: rankwise prepares the data and the base model, sentence-transformers'
+``CrossEncoderTrainer`` / ``SentenceTransformerTrainer`` optimise, rankwise writes the folder.
+
+    from rankwise.train import train_cross_encoder
+    result = train_cross_encoder("data/scifact", "models/ce-bce", split="train", loss="bce", epochs=1)
+    CrossEncoderReranker(result.output)                     # or: rankwise rerank … --model models/ce-bce
+
+**Work folder and resuming.** Everything in progress lives in ``MODEL_DIR.partial/``: the settings, the training
+rows (mined negatives and teacher scores included, so a resumed run trains on exactly the same data), and the
+trainer's checkpoints (weights, optimiser, scheduler, random states) every ``checkpoint_steps`` steps. After a kill,
+the same call with ``resume=True`` (CLI ``--resume``) continues from the last checkpoint; different settings are
+refused. The finished model is staged there and renamed to ``MODEL_DIR`` (:mod:`rankwise.train.folder`), then the
+work folder is removed.
+
+**Progress** (on by default; ``progress=False`` or ``RANKWISE_PROGRESS=0`` silences it): one line every
+``log_steps`` steps with the step, the loss averaged since the last line, examples/s and pairs/s over this process's
+steps, elapsed time and time left.
+
+The curriculum (:mod:`rankwise.train.curriculum`) is applied in the trainer's ``compute_loss``: the batch's mean
+weight times the loss, the iteration being ``global_step // batches_per_iteration``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from rankwise.checks import positive_int
+from rankwise.models import require
+from rankwise.train import curriculum as cl
+from rankwise.train.data import (
+    DEFAULT_DENSE,
+    PICKS,
+    load_training_queries,
+    mine_negatives,
+    read_rows,
+    rows_digest,
+    write_rows,
+)
+from rankwise.train.folder import (
+    RECORD_FORMAT,
+    check_output,
+    export_onnx_int8,
+    finish_folder,
+    load_bi_encoder,
+    prepare_bi_encoder_base,
+    prepare_cross_encoder_base,
+    versions,
+)
+from rankwise.train.losses import DEFAULT_NEGATIVES, NEEDS_TEACHER, build_rows, check_loss, make_loss
+
+DEFAULT_CROSS_ENCODER = "cross-encoder/ms-marco-MiniLM-L-12-v2"
+DEFAULT_BI_ENCODER = "BAAI/bge-small-en-v1.5"
+
+
+@dataclass
+class TrainingResult:
+    output: Path  # the finished model folder
+    record: dict  # what rankwise_training.json holds
+
+
+def _say(log: Callable[[str], None] | None, progress: bool):
+    if log is not None:
+        return log
+    if not progress:
+        return lambda line: None
+    return lambda line: print(line, file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def _progress_callback(log, examples_per_step: int, pairs_per_example: float):
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        """One line per logging step: step, loss, examples/s, pairs/s, elapsed, time left."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start, self.first_step = time.perf_counter(), state.global_step
+            if state.global_step:
+                log(f"resumed at step {state.global_step}/{state.max_steps}")
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "loss" not in logs:
+                return
+            done = state.global_step - self.first_step
+            elapsed = time.perf_counter() - self.start
+            rate = done / elapsed if elapsed > 0 else 0.0
+            left = (state.max_steps - state.global_step) / rate if rate > 0 else float("nan")
+            examples = rate * examples_per_step
+            log(f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
+                f"{examples:.1f} examples/s ({examples * pairs_per_example:.1f} pairs/s)  "
+                f"elapsed {_clock(elapsed)}  left {_clock(left) if left == left else '?'}")
+
+    return Progress()
+
+
+def _trainer_class(base):
+    """``base`` (a sentence-transformers trainer) with the curriculum weight applied to each batch's loss."""
+    import torch
+
+    class RankwiseTrainer(base):
+        curriculum_end = cl.DEFAULT_END
+        batches_per_iteration = cl.DEFAULT_BATCHES_PER_ITERATION
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            difficulty = inputs.pop("difficulty", None)
+            out = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                       num_items_in_batch=num_items_in_batch)
+            if difficulty is None or not model.training:
+                return out
+            iteration = self.state.global_step // self.batches_per_iteration
+            weight = cl.curriculum_weight(torch.as_tensor(difficulty, dtype=torch.float32), iteration,
+                                          self.curriculum_end).mean()
+            if return_outputs:
+                return out[0] * weight, out[1]
+            return out * weight
+
+    return RankwiseTrainer
+
+
+class _DifficultyCollator:
+    """Takes the ``difficulty`` column out of the rows before the trainer's own collator tokenizes them, and puts
+    it back into the batch as a tensor."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):  # the trainer reads the inner collator's settings (valid_label_columns, …)
+        return getattr(self.inner, name)
+
+    def __call__(self, features):
+        import torch
+
+        if features and "difficulty" in features[0]:
+            values = [f["difficulty"] for f in features]
+            features = [{k: v for k, v in f.items() if k != "difficulty"} for f in features]
+            batch = self.inner(features)
+            batch["difficulty"] = torch.tensor(values, dtype=torch.float32)
+            return batch
+        return self.inner(features)
+
+
+def _prepare_rows(student, dataset, split, loss, *, teacher, negatives, num_negatives, depth, pick, guard_margin,
+                  curriculum, queries, synthetic, level, seed, dense_model, score_cache, log):
+    from rankwise.train.teachers import make_teacher
+
+    start = time.perf_counter()
+    train_queries, corpus, stats = load_training_queries(dataset, split, level=level, qids=queries,
+                                                         synthetic=synthetic)
+    log(f"{len(train_queries)} training queries ({stats.get('labelled_queries', 0)} labelled, "
+        f"{stats.get('synthetic_queries', 0)} synthetic); mining {num_negatives} negatives each from {negatives} "
+        f"top-{depth}" + (f"; teacher {teacher}" if teacher else ""))
+    scorer = make_teacher(teacher, cache=score_cache) if teacher else None
+    training = mine_negatives(train_queries, corpus, negatives, depth=depth, num_negatives=num_negatives, pick=pick,
+                              teacher=scorer, guard_margin=guard_margin, seed=seed, dense_model=dense_model,
+                              stats=stats)
+    rows, counts = build_rows(training, loss, student, num_negatives, curriculum)
+    stats = {**training.stats, **counts, "data_seconds": round(time.perf_counter() - start, 1)}
+    if stats.get("dropped_by_false_negative_guard"):
+        log(f"false-negative guard dropped {stats['dropped_by_false_negative_guard']} candidate negatives")
+    return rows, stats
+
+
+def _train(student: str, dataset, output, *, split, base, loss, teacher, negatives, num_negatives, depth, pick,
+           guard_margin, curriculum, curriculum_end, batches_per_iteration, epochs, max_steps, max_length,
+           batch_size, learning_rate, warmup_ratio, weight_decay, queries, synthetic, level, checkpoint_steps,
+           log_steps, resume, overwrite, onnx, seed, score_cache, dense_model, scale, device, progress, log,
+           callbacks) -> TrainingResult:
+    st = require("sentence_transformers", "train", "training")
+    require("datasets", "train", "training")
+    require("accelerate", "train", "training")
+    import datasets as hf_datasets
+    import torch
+    from transformers.trainer_utils import get_last_checkpoint
+
+    log = _say(log, progress if progress is not None else os.environ.get("RANKWISE_PROGRESS", "1") != "0")
+    check_loss(loss, student)
+    if loss in NEEDS_TEACHER and not teacher:
+        raise ValueError(f"loss {loss!r} learns a teacher's score margins: give a teacher (e.g. --teacher "
+                         "cross-encoder, or an ensemble: --teacher cross-encoder+dense)")
+    if curriculum is True:
+        curriculum = "teacher" if teacher else "reciprank"
+    if curriculum and curriculum not in cl.HEURISTICS:
+        raise ValueError(f"curriculum must be one of {', '.join(cl.HEURISTICS)}; got {curriculum!r}")
+    if curriculum == "teacher" and not teacher:
+        raise ValueError("the 'teacher' curriculum heuristic needs a teacher (--teacher)")
+    if pick not in PICKS:
+        raise ValueError(f"pick must be one of {', '.join(PICKS)}; got {pick!r}")
+    num_negatives = positive_int("num_negatives", num_negatives if num_negatives is not None
+                                 else DEFAULT_NEGATIVES[loss])
+    for label, value in (("epochs", epochs), ("batch_size", batch_size), ("checkpoint_steps", checkpoint_steps),
+                         ("log_steps", log_steps), ("curriculum_end", curriculum_end),
+                         ("batches_per_iteration", batches_per_iteration), ("depth", depth)):
+        positive_int(label, value)
+    positive_int("max_steps", max_steps, optional=True)
+    positive_int("max_length", max_length, optional=True)
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+    teacher_spec = None if teacher is None else (teacher if isinstance(teacher, str) else
+                                                 "+".join(teacher) if isinstance(teacher, (list, tuple))
+                                                 else repr(teacher))
+    output = Path(output)
+    check_output(output, overwrite)
+    settings = {
+        "student": student, "dataset": str(getattr(dataset, "path", None) or dataset), "split": split,
+        "base": str(base), "loss": loss, "teacher": teacher_spec, "negatives": negatives if isinstance(negatives, str)
+        else type(negatives).__name__, "num_negatives": num_negatives, "depth": depth, "pick": pick,
+        "guard_margin": guard_margin, "curriculum": curriculum or None,
+        "curriculum_end": curriculum_end if curriculum else None,
+        "batches_per_iteration": batches_per_iteration if curriculum else None, "epochs": epochs,
+        "max_steps": max_steps, "max_length": max_length, "batch_size": batch_size, "learning_rate": learning_rate,
+        "warmup_ratio": warmup_ratio, "weight_decay": weight_decay, "level": level,
+        "queries": sorted(queries) if queries is not None else None,
+        "synthetic": str(synthetic) if synthetic is not None else None, "seed": seed,
+        "dense_model": dense_model, "scale": scale if student == "bi-encoder" else None,
+    }
+    work = output.with_name(output.name + ".partial")
+    settings_file = work / "settings.json"
+    if work.exists():
+        if not resume:
+            raise FileExistsError(f"{work} holds an interrupted training of {output}: pass --resume (resume=True) to "
+                                  "continue it, or delete that folder to start again")
+        saved = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else {}
+        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+        if changed:
+            raise ValueError(f"cannot resume {work}: it was started with other settings ({', '.join(changed)}); "
+                             "use the same options, or delete the folder to start again")
+    else:
+        if resume:
+            log(f"nothing to resume in {work}; starting")
+        work.mkdir(parents=True)
+        settings_file.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    if student == "cross-encoder":
+        base_model, base_settings = prepare_cross_encoder_base(base), None
+    else:
+        base_model, base_settings = prepare_bi_encoder_base(base)
+
+    rows_file, stats_file = work / "rows.jsonl", work / "stats.json"
+    if rows_file.is_file() and stats_file.is_file():
+        rows = read_rows(rows_file)
+        stats = json.loads(stats_file.read_text(encoding="utf-8"))
+        log(f"read {len(rows)} training rows from {rows_file}")
+    else:
+        rows, stats = _prepare_rows(student, dataset, split, loss, teacher=teacher, negatives=negatives,
+                                    num_negatives=num_negatives, depth=depth, pick=pick, guard_margin=guard_margin,
+                                    curriculum=curriculum, queries=queries, synthetic=synthetic, level=level,
+                                    seed=seed, dense_model=dense_model, score_cache=score_cache, log=log)
+        write_rows(rows, rows_file)
+        stats_file.write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    data_hash = rows_digest(rows)
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    train_set = hf_datasets.Dataset.from_list(rows)
+    common = dict(
+        output_dir=str(work / "checkpoints"), num_train_epochs=epochs, max_steps=max_steps or -1,
+        per_device_train_batch_size=batch_size, learning_rate=learning_rate, warmup_steps=warmup_ratio,
+        weight_decay=weight_decay, save_strategy="steps", save_steps=checkpoint_steps, save_total_limit=2,
+        logging_steps=log_steps, logging_first_step=False, report_to="none", disable_tqdm=True, seed=seed,
+        data_seed=seed, dataloader_num_workers=0, use_cpu=device == "cpu",
+        bf16=device.startswith("cuda") and torch.cuda.is_bf16_supported(),
+    )
+    pairs_per_row = _pairs_per_row(rows[0])
+    if student == "cross-encoder":
+        model = st.CrossEncoder(str(base_model.path), num_labels=1, max_length=max_length, device=device)
+        args = st.CrossEncoderTrainingArguments(**common)
+        trainer_cls = _trainer_class(st.CrossEncoderTrainer)
+    else:
+        from sentence_transformers.base.sampler import BatchSamplers
+
+        model = load_bi_encoder(base_model, base_settings, max_length, device)
+        prompts = {"query": base_settings["query_prefix"]} if base_settings.get("query_prefix") else None
+        args = st.SentenceTransformerTrainingArguments(
+            **common, prompts=prompts,
+            batch_sampler=BatchSamplers.NO_DUPLICATES if loss == "mnrl" else BatchSamplers.BATCH_SAMPLER)
+        trainer_cls = _trainer_class(st.SentenceTransformerTrainer)
+    loss_module = make_loss(loss, model, student, scale=scale)
+    trainer = trainer_cls(model=model, args=args, train_dataset=train_set, loss=loss_module,
+                          callbacks=[_progress_callback(log, batch_size, pairs_per_row), *(callbacks or ())])
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # the Progress callback prints instead
+    trainer.curriculum_end, trainer.batches_per_iteration = curriculum_end, batches_per_iteration
+    trainer.data_collator = _DifficultyCollator(trainer.data_collator)
+
+    checkpoint = get_last_checkpoint(str(work / "checkpoints")) if (work / "checkpoints").is_dir() else None
+    start = time.perf_counter()
+    first_step = 0
+    if checkpoint:
+        first_step = int(Path(checkpoint).name.rsplit("-", 1)[-1])
+    outcome = trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - start
+    steps_here = trainer.state.global_step - first_step
+    examples_here = steps_here * batch_size
+    history = [{"step": e["step"], "loss": round(e["loss"], 6)} for e in trainer.state.log_history if "loss" in e]
+
+    staged = work / "staged"
+    shutil.rmtree(staged, ignore_errors=True)
+    model.save_pretrained(str(staged), create_model_card=False)
+    onnx_file = None
+    if onnx:
+        if student != "cross-encoder":
+            raise ValueError("the int8 ONNX export is for cross-encoders (the fast reranking path)")
+        log("exporting int8 ONNX")
+        onnx_file = export_onnx_int8(staged)
+    record = {
+        "format": RECORD_FORMAT, "kind": student, "settings": settings,
+        "base_model": {"name": base_model.name, "path": str(base_model.path), "source": base_model.source,
+                       "sha256": base_model.sha256},
+        "data": {"sha256": data_hash, "rows": len(rows), "pairs_per_row": pairs_per_row, **stats},
+        "training": {"steps": trainer.state.global_step, "epochs": round(float(trainer.state.epoch or 0), 3),
+                     "final_loss": round(float(outcome.training_loss), 6) if outcome.training_loss else None,
+                     "loss_history": history, "resumed_from_step": first_step or None,
+                     "seconds_this_process": round(seconds, 1), "steps_this_process": steps_here,
+                     "examples_per_second": round(examples_here / seconds, 2) if seconds > 0 else None,
+                     "pairs_per_second": round(examples_here * pairs_per_row / seconds, 2) if seconds > 0 else None,
+                     "device": device, "torch_threads": torch.get_num_threads()},
+        "onnx": {"file": "onnx/model.onnx", "quantization": "dynamic int8 (onnxruntime quantize_dynamic, QInt8)"}
+        if onnx_file else None,
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    _write_readme(staged, record)
+    finish_folder(staged, output, record)
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"wrote {output} ({trainer.state.global_step} steps, {_clock(seconds)}, "
+        f"{record['training']['examples_per_second']} examples/s)")
+    return TrainingResult(output, record)
+
+
+def _pairs_per_row(row: dict) -> float:
+    """(query, document) pairs the model reads for one row."""
+    if "docs" in row:
+        return float(len(row["docs"]))
+    return float(sum(1 for k in row if k in ("document", "positive") or k.startswith("negative_")))
+
+
+def _write_readme(folder: Path, record: dict) -> None:
+    s = record["settings"]
+    use = ("rankwise rerank CANDIDATES --reranker cross-encoder --model THIS_FOLDER" if record["kind"] ==
+           "cross-encoder" else "rankwise retrieve DATASET_DIR --retriever dense --model THIS_FOLDER")
+    lines = [f"# {record['kind']} trained with rankwise", "",
+             f"- base model: {record['base_model']['name']} ({record['base_model']['source']})",
+             f"- loss: {s['loss']}" + (f", teacher {s['teacher']}" if s["teacher"] else "")
+             + (f", curriculum {s['curriculum']}" if s["curriculum"] else ""),
+             f"- data: {s['dataset']} split {s['split']}" + (f" + synthetic {s['synthetic']}" if s["synthetic"] else "")
+             + f"; {record['data']['rows']} rows, sha256 {record['data']['sha256'][:16]}…",
+             f"- {record['training']['steps']} steps, {record['training']['examples_per_second']} examples/s",
+             "", f"Use: `{use}`. Everything about the training is in `rankwise_training.json`.", ""]
+    (folder / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+_COMMON_DEFAULTS = dict(split="train", teacher=None, negatives="bm25", num_negatives=None, depth=100, pick="random",
+                        guard_margin=0.0, curriculum=None, curriculum_end=cl.DEFAULT_END,
+                        batches_per_iteration=cl.DEFAULT_BATCHES_PER_ITERATION, epochs=1, max_steps=None,
+                        max_length=None, batch_size=16, warmup_ratio=0.1, weight_decay=0.01, queries=None,
+                        synthetic=None, level=1, checkpoint_steps=100, log_steps=10, resume=False, overwrite=False,
+                        seed=12, score_cache=None, dense_model=DEFAULT_DENSE, device=None, progress=None, log=None,
+                        callbacks=None)
+
+
+def train_cross_encoder(dataset, output, *, base=DEFAULT_CROSS_ENCODER, loss: str = "bce",
+                        learning_rate: float = 7e-6, onnx: bool = False, **options) -> TrainingResult:
+    """Fine-tune a cross-encoder (module docs). ``dataset``: a BEIR folder or :class:`~rankwise.types.Dataset`.
+
+    Options (defaults): ``split`` ("train"; None for synthetic queries only), ``base`` (the kit's
+    ms-marco-MiniLM-L-12-v2, dequantised), ``loss`` (bce | ranknet | listnet | lambda | margin-mse), ``teacher``
+    (a spec or specs of :func:`rankwise.train.teachers.make_teacher`; required by margin-mse), ``negatives``
+    (bm25 | dense | hybrid, or a rankwise retriever), ``num_negatives`` (per positive; per-loss default),
+    ``depth`` (100), ``pick`` (random | top | bottom), ``guard_margin`` (0.0; the guard runs when there is a teacher),
+    ``curriculum`` (None, True, or reciprank | normscore | teacher), ``curriculum_end`` (20 iterations),
+    ``batches_per_iteration`` (32), ``epochs`` (1), ``max_steps``, ``max_length`` (the model's), ``batch_size``
+    (16), ``learning_rate`` (7e-6), ``warmup_ratio`` (0.1), ``queries`` (train on these labelled query ids only),
+    ``synthetic`` (a JSONL of :mod:`rankwise.train.duqgen` queries), ``checkpoint_steps`` (100), ``resume``,
+    ``overwrite``, ``onnx`` (also write the int8 ONNX graph), ``seed``, ``score_cache`` (teacher scores),
+    ``callbacks`` (extra ``transformers.TrainerCallback`` objects).
+    """
+    unknown = set(options) - set(_COMMON_DEFAULTS)
+    if unknown:
+        raise TypeError(f"train_cross_encoder() got unknown option(s): {', '.join(sorted(unknown))}")
+    return _train("cross-encoder", dataset, output, base=base, loss=loss, learning_rate=learning_rate, onnx=onnx,
+                  scale=None, **{**_COMMON_DEFAULTS, **options})
+
+
+def train_bi_encoder(dataset, output, *, base=DEFAULT_BI_ENCODER, loss: str = "mnrl", learning_rate: float = 2e-5,
+                     scale: float = 20.0, **options) -> TrainingResult:
+    """Fine-tune a bi-encoder (dense retriever) — same options as :func:`train_cross_encoder`, with ``loss`` mnrl |
+    margin-mse and ``scale`` (the factor on its inner products, :mod:`rankwise.train.losses`)."""
+    unknown = set(options) - set(_COMMON_DEFAULTS)
+    if unknown:
+        raise TypeError(f"train_bi_encoder() got unknown option(s): {', '.join(sorted(unknown))}")
+    return _train("bi-encoder", dataset, output, base=base, loss=loss, learning_rate=learning_rate, onnx=False,
+                  scale=scale, **{**_COMMON_DEFAULTS, **options})
+
+
+__all__ = ["DEFAULT_BI_ENCODER", "DEFAULT_CROSS_ENCODER", "TrainingResult", "train_bi_encoder",
+           "train_cross_encoder"]
