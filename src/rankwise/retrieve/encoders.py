@@ -151,10 +151,21 @@ def read_folder_config(folder: Path) -> FolderConfig:
     return FolderConfig(settings, transformer_path, tuple(unsupported), has_st)
 
 
+_POOLING_KEYS = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens", "max": "pooling_mode_max_tokens",
+                 "mean_sqrt_len_tokens": "pooling_mode_mean_sqrt_len_tokens", "lasttoken": "pooling_mode_lasttoken",
+                 "weightedmean": "pooling_mode_weightedmean_tokens"}
+
+
 def _read_pooling(path: Path) -> tuple[str | None, str | None]:
     if not path.is_file():
         return None, f"pooling config {path} missing"
     config = json.loads(path.read_text(encoding="utf-8"))
+    if "pooling_mode" in config:  # sentence-transformers >= 5 writes the mode by name: "cls" or ["mean", "max"]
+        named = config["pooling_mode"]
+        named = [named] if isinstance(named, str) else list(named)
+        config.update({_POOLING_KEYS[m]: True for m in named if m in _POOLING_KEYS})
+        if any(m not in _POOLING_KEYS for m in named):
+            return None, f"pooling {'+'.join(map(str, named))}"
     modes = {
         "cls": config.get("pooling_mode_cls_token"),
         "mean": config.get("pooling_mode_mean_tokens"),

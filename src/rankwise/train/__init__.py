@@ -9,7 +9,7 @@ what they lack, one module per concept:
   layout each loss reads;
 - :mod:`rankwise.train.teachers` — any rankwise reranker, a bi-encoder, or an ensemble of them as a teacher; scores
   kept in the score cache (:mod:`rankwise.rerank.cache`), so a rerun computes none of them again;
-- :mod:`rankwise.train.losses` — loss names -> sentence-transformers losses, for cross-encoder and bi-encoder students;
+- :mod:`rankwise.train.losses` — loss names -> sentence-transformers losses (cross-encoder and bi-encoder students);
 - :mod:`rankwise.train.curriculum` — MacAvaney et al. (SIGIR 2020) difficulty heuristics and the curriculum weight
   that moves from difficulty-weighted to uniform;
 - :mod:`rankwise.train.duqgen` — DUQGen synthetic queries (Chandradevan et al., NAACL 2024): k-means over document

@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,10 +101,8 @@ def _architectures(folder: Path) -> list[str]:
 
 
 def _num_labels(folder: Path) -> int:
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    if "num_labels" in config:
-        return int(config["num_labels"])
-    return len(config.get("id2label") or {0: "LABEL_0"})
+    transformers = require("transformers", "train", "reading a model's configuration")
+    return int(transformers.AutoConfig.from_pretrained(str(folder)).num_labels)  # 2 when config.json omits it
 
 
 def prepare_cross_encoder_base(name: str | os.PathLike) -> BaseModel:
@@ -252,11 +251,18 @@ def export_onnx_int8(folder: str | os.PathLike, *, quantize: bool = True, opset:
     transformers = require("transformers", "train", "exporting to ONNX")
     require("onnx", "train", "exporting to ONNX")
     folder = Path(folder)
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32)
+    # Eager attention: plain MatMul/Softmax operators, the layout of the kit's graph (and what the tracer follows).
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32,
+                                                                           attn_implementation="eager")
     model.eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
     sample = tokenizer(["what is a query"], ["a passage that answers it"], return_tensors="pt")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+    import inspect
+
+    order = [p for p in inspect.signature(model.forward).parameters][: len(names)]
+    if order != names:  # the graph's inputs are passed by position
+        raise ValueError(f"{folder}: the model's forward takes {order} first, not {names}; it cannot be exported here")
     out_dir = folder / "onnx"
     out_dir.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
@@ -264,16 +270,14 @@ def export_onnx_int8(folder: str | os.PathLike, *, quantize: bool = True, opset:
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
         axes["logits"] = {0: "batch"}
 
-        class Logits(torch.nn.Module):  # positional inputs in a fixed order, logits out
-            def __init__(self, inner):
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, *args):
-                return self.inner(**dict(zip(names, args))).logits
-
-        with torch.no_grad():
-            torch.onnx.export(Logits(model), tuple(sample[n] for n in names), str(fp32), input_names=names,
+        model.config.return_dict = False  # a plain tuple out: (logits,)
+        with torch.no_grad(), warnings.catch_warnings():
+            # The TorchScript exporter (dynamo=False) needs no onnxscript; its deprecation notice and the tracer's
+            # notes on shape-dependent Python branches of transformers' mask code are not for users.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message="Exporting aten::index operator")
+            torch.onnx.export(model, tuple(sample[n] for n in names), str(fp32), input_names=names,
                               output_names=["logits"], dynamic_axes=axes, opset_version=opset, dynamo=False)
         target = Path(tmp) / "model.onnx"
         if quantize:

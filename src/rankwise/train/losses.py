@@ -14,8 +14,8 @@ Bi-encoder students (``sentence_transformers.sentence_transformer.losses``):
 
 | name | loss | one row | label |
 |---|---|---|---|
-| ``mnrl`` | ``MultipleNegativesRankingLoss`` (in-batch and hard negatives, scale 20, cosine) | query, positive, negative_1..n | — |
-| ``margin-mse`` | ``MarginMSELoss`` on ``scale`` × the inner product | query, positive, negative_1..n | teacher margins |
+| ``mnrl`` | ``MultipleNegativesRankingLoss`` (in-batch + hard negatives, scale 20) | query, positive, negatives | — |
+| ``margin-mse`` | ``MarginMSELoss`` on ``scale`` × the inner product | query, positive, negatives | teacher margins |
 
 The margin of Margin-MSE is ``t(q, d+) - t(q, d-)`` from the teacher. A bi-encoder that normalises its vectors
 (bge-small, MiniLM) has inner products in [-1, 1] while a cross-encoder teacher's margins span ±20, so its score is

@@ -177,13 +177,9 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
            batch_size, learning_rate, warmup_ratio, weight_decay, queries, synthetic, level, checkpoint_steps,
            log_steps, resume, overwrite, onnx, seed, score_cache, dense_model, scale, device, progress, log,
            callbacks) -> TrainingResult:
-    st = require("sentence_transformers", "train", "training")
+    require("sentence_transformers", "train", "training")
     require("datasets", "train", "training")
     require("accelerate", "train", "training")
-    import datasets as hf_datasets
-    import torch
-    from transformers.trainer_utils import get_last_checkpoint
-
     log = _say(log, progress if progress is not None else os.environ.get("RANKWISE_PROGRESS", "1") != "0")
     check_loss(loss, student)
     if loss in NEEDS_TEACHER and not teacher:
@@ -225,8 +221,12 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
         "synthetic": str(synthetic) if synthetic is not None else None, "seed": seed,
         "dense_model": dense_model, "scale": scale if student == "bi-encoder" else None,
     }
+    if split is None and synthetic is None:
+        raise ValueError("nothing to train on: give a split with qrels (e.g. --split train) or synthetic queries "
+                         "(--synthetic FILE from `rankwise train duqgen`)")
     work = output.with_name(output.name + ".partial")
     settings_file = work / "settings.json"
+    created = False
     if work.exists():
         if not resume:
             raise FileExistsError(f"{work} holds an interrupted training of {output}: pass --resume (resume=True) to "
@@ -240,103 +240,114 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
         if resume:
             log(f"nothing to resume in {work}; starting")
         work.mkdir(parents=True)
+        created = True
         settings_file.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    try:
+        st = require("sentence_transformers", "train", "training")
+        import datasets as hf_datasets
+        import torch
+        from transformers.trainer_utils import get_last_checkpoint
 
-    if student == "cross-encoder":
-        base_model, base_settings = prepare_cross_encoder_base(base), None
-    else:
-        base_model, base_settings = prepare_bi_encoder_base(base)
+        if student == "cross-encoder":
+            base_model, base_settings = prepare_cross_encoder_base(base), None
+        else:
+            base_model, base_settings = prepare_bi_encoder_base(base)
 
-    rows_file, stats_file = work / "rows.jsonl", work / "stats.json"
-    if rows_file.is_file() and stats_file.is_file():
-        rows = read_rows(rows_file)
-        stats = json.loads(stats_file.read_text(encoding="utf-8"))
-        log(f"read {len(rows)} training rows from {rows_file}")
-    else:
-        rows, stats = _prepare_rows(student, dataset, split, loss, teacher=teacher, negatives=negatives,
-                                    num_negatives=num_negatives, depth=depth, pick=pick, guard_margin=guard_margin,
-                                    curriculum=curriculum, queries=queries, synthetic=synthetic, level=level,
-                                    seed=seed, dense_model=dense_model, score_cache=score_cache, log=log)
-        write_rows(rows, rows_file)
-        stats_file.write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    data_hash = rows_digest(rows)
+        rows_file, stats_file = work / "rows.jsonl", work / "stats.json"
+        if rows_file.is_file() and stats_file.is_file():
+            rows = read_rows(rows_file)
+            stats = json.loads(stats_file.read_text(encoding="utf-8"))
+            log(f"read {len(rows)} training rows from {rows_file}")
+        else:
+            rows, stats = _prepare_rows(student, dataset, split, loss, teacher=teacher, negatives=negatives,
+                                        num_negatives=num_negatives, depth=depth, pick=pick, guard_margin=guard_margin,
+                                        curriculum=curriculum, queries=queries, synthetic=synthetic, level=level,
+                                        seed=seed, dense_model=dense_model, score_cache=score_cache, log=log)
+            write_rows(rows, rows_file)
+            stats_file.write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        data_hash = rows_digest(rows)
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    train_set = hf_datasets.Dataset.from_list(rows)
-    common = dict(
-        output_dir=str(work / "checkpoints"), num_train_epochs=epochs, max_steps=max_steps or -1,
-        per_device_train_batch_size=batch_size, learning_rate=learning_rate, warmup_steps=warmup_ratio,
-        weight_decay=weight_decay, save_strategy="steps", save_steps=checkpoint_steps, save_total_limit=2,
-        logging_steps=log_steps, logging_first_step=False, report_to="none", disable_tqdm=True, seed=seed,
-        data_seed=seed, dataloader_num_workers=0, use_cpu=device == "cpu",
-        bf16=device.startswith("cuda") and torch.cuda.is_bf16_supported(),
-    )
-    pairs_per_row = _pairs_per_row(rows[0])
-    if student == "cross-encoder":
-        model = st.CrossEncoder(str(base_model.path), num_labels=1, max_length=max_length, device=device)
-        args = st.CrossEncoderTrainingArguments(**common)
-        trainer_cls = _trainer_class(st.CrossEncoderTrainer)
-    else:
-        from sentence_transformers.base.sampler import BatchSamplers
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        train_set = hf_datasets.Dataset.from_list(rows)
+        common = dict(
+            output_dir=str(work / "checkpoints"), num_train_epochs=epochs, max_steps=max_steps or -1,
+            per_device_train_batch_size=batch_size, learning_rate=learning_rate, warmup_steps=warmup_ratio,
+            weight_decay=weight_decay, save_strategy="steps", save_steps=checkpoint_steps, save_total_limit=2,
+            logging_steps=log_steps, logging_first_step=False, report_to="none", disable_tqdm=True, seed=seed,
+            data_seed=seed, dataloader_num_workers=0, use_cpu=device == "cpu",
+            bf16=device.startswith("cuda") and torch.cuda.is_bf16_supported(),
+        )
+        pairs_per_row = _pairs_per_row(rows[0])
+        if student == "cross-encoder":
+            model = st.CrossEncoder(str(base_model.path), num_labels=1, max_length=max_length, device=device)
+            args = st.CrossEncoderTrainingArguments(**common)
+            trainer_cls = _trainer_class(st.CrossEncoderTrainer)
+        else:
+            from sentence_transformers.base.sampler import BatchSamplers
 
-        model = load_bi_encoder(base_model, base_settings, max_length, device)
-        prompts = {"query": base_settings["query_prefix"]} if base_settings.get("query_prefix") else None
-        args = st.SentenceTransformerTrainingArguments(
-            **common, prompts=prompts,
-            batch_sampler=BatchSamplers.NO_DUPLICATES if loss == "mnrl" else BatchSamplers.BATCH_SAMPLER)
-        trainer_cls = _trainer_class(st.SentenceTransformerTrainer)
-    loss_module = make_loss(loss, model, student, scale=scale)
-    trainer = trainer_cls(model=model, args=args, train_dataset=train_set, loss=loss_module,
-                          callbacks=[_progress_callback(log, batch_size, pairs_per_row), *(callbacks or ())])
-    from transformers import PrinterCallback
+            model = load_bi_encoder(base_model, base_settings, max_length, device)
+            prompts = {"query": base_settings["query_prefix"]} if base_settings.get("query_prefix") else None
+            args = st.SentenceTransformerTrainingArguments(
+                **common, prompts=prompts,
+                batch_sampler=BatchSamplers.NO_DUPLICATES if loss == "mnrl" else BatchSamplers.BATCH_SAMPLER)
+            trainer_cls = _trainer_class(st.SentenceTransformerTrainer)
+        loss_module = make_loss(loss, model, student, scale=scale)
+        trainer = trainer_cls(model=model, args=args, train_dataset=train_set, loss=loss_module,
+                              callbacks=[_progress_callback(log, batch_size, pairs_per_row), *(callbacks or ())])
+        from transformers import PrinterCallback
 
-    trainer.remove_callback(PrinterCallback)  # the Progress callback prints instead
-    trainer.curriculum_end, trainer.batches_per_iteration = curriculum_end, batches_per_iteration
-    trainer.data_collator = _DifficultyCollator(trainer.data_collator)
+        trainer.remove_callback(PrinterCallback)  # the Progress callback prints instead
+        trainer.curriculum_end, trainer.batches_per_iteration = curriculum_end, batches_per_iteration
+        trainer.data_collator = _DifficultyCollator(trainer.data_collator)
 
-    checkpoint = get_last_checkpoint(str(work / "checkpoints")) if (work / "checkpoints").is_dir() else None
-    start = time.perf_counter()
-    first_step = 0
-    if checkpoint:
-        first_step = int(Path(checkpoint).name.rsplit("-", 1)[-1])
-    outcome = trainer.train(resume_from_checkpoint=checkpoint)
-    seconds = time.perf_counter() - start
-    steps_here = trainer.state.global_step - first_step
-    examples_here = steps_here * batch_size
-    history = [{"step": e["step"], "loss": round(e["loss"], 6)} for e in trainer.state.log_history if "loss" in e]
+        checkpoint = get_last_checkpoint(str(work / "checkpoints")) if (work / "checkpoints").is_dir() else None
+        start = time.perf_counter()
+        first_step = 0
+        if checkpoint:
+            first_step = int(Path(checkpoint).name.rsplit("-", 1)[-1])
+        outcome = trainer.train(resume_from_checkpoint=checkpoint)
+        seconds = time.perf_counter() - start
+        steps_here = trainer.state.global_step - first_step
+        examples_here = steps_here * batch_size
+        history = [{"step": e["step"], "loss": round(e["loss"], 6)} for e in trainer.state.log_history if "loss" in e]
 
-    staged = work / "staged"
-    shutil.rmtree(staged, ignore_errors=True)
-    model.save_pretrained(str(staged), create_model_card=False)
-    onnx_file = None
-    if onnx:
-        if student != "cross-encoder":
-            raise ValueError("the int8 ONNX export is for cross-encoders (the fast reranking path)")
-        log("exporting int8 ONNX")
-        onnx_file = export_onnx_int8(staged)
-    record = {
-        "format": RECORD_FORMAT, "kind": student, "settings": settings,
-        "base_model": {"name": base_model.name, "path": str(base_model.path), "source": base_model.source,
-                       "sha256": base_model.sha256},
-        "data": {"sha256": data_hash, "rows": len(rows), "pairs_per_row": pairs_per_row, **stats},
-        "training": {"steps": trainer.state.global_step, "epochs": round(float(trainer.state.epoch or 0), 3),
-                     "final_loss": round(float(outcome.training_loss), 6) if outcome.training_loss else None,
-                     "loss_history": history, "resumed_from_step": first_step or None,
-                     "seconds_this_process": round(seconds, 1), "steps_this_process": steps_here,
-                     "examples_per_second": round(examples_here / seconds, 2) if seconds > 0 else None,
-                     "pairs_per_second": round(examples_here * pairs_per_row / seconds, 2) if seconds > 0 else None,
-                     "device": device, "torch_threads": torch.get_num_threads()},
-        "onnx": {"file": "onnx/model.onnx", "quantization": "dynamic int8 (onnxruntime quantize_dynamic, QInt8)"}
-        if onnx_file else None,
-        "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    _write_readme(staged, record)
-    finish_folder(staged, output, record)
-    shutil.rmtree(work, ignore_errors=True)
-    log(f"wrote {output} ({trainer.state.global_step} steps, {_clock(seconds)}, "
-        f"{record['training']['examples_per_second']} examples/s)")
-    return TrainingResult(output, record)
+        staged = work / "staged"
+        shutil.rmtree(staged, ignore_errors=True)
+        model.save_pretrained(str(staged), create_model_card=False)
+        onnx_file = None
+        if onnx:
+            if student != "cross-encoder":
+                raise ValueError("the int8 ONNX export is for cross-encoders (the fast reranking path)")
+            log("exporting int8 ONNX")
+            onnx_file = export_onnx_int8(staged)
+        record = {
+            "format": RECORD_FORMAT, "kind": student, "settings": settings,
+            "base_model": {"name": base_model.name, "path": str(base_model.path), "source": base_model.source,
+                           "sha256": base_model.sha256},
+            "data": {"sha256": data_hash, "rows": len(rows), "pairs_per_row": pairs_per_row, **stats},
+            "training": {"steps": trainer.state.global_step, "epochs": round(float(trainer.state.epoch or 0), 3),
+                         "final_loss": round(float(outcome.training_loss), 6) if outcome.training_loss else None,
+                         "loss_history": history, "resumed_from_step": first_step or None,
+                         "seconds_this_process": round(seconds, 1), "steps_this_process": steps_here,
+                         "examples_per_second": round(examples_here / seconds, 2) if seconds > 0 else None,
+                         "pairs_per_second": round(examples_here * pairs_per_row / seconds, 2) if seconds > 0 else None,
+                         "device": device, "torch_threads": torch.get_num_threads()},
+            "onnx": {"file": "onnx/model.onnx", "quantization": "dynamic int8 (onnxruntime quantize_dynamic, QInt8)"}
+            if onnx_file else None,
+            "versions": versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        _write_readme(staged, record)
+        finish_folder(staged, output, record)
+        shutil.rmtree(work, ignore_errors=True)
+        log(f"wrote {output} ({trainer.state.global_step} steps, {_clock(seconds)}, "
+            f"{record['training']['examples_per_second']} examples/s)")
+        return TrainingResult(output, record)
+    except BaseException:
+        # A run that failed before its first checkpoint leaves nothing worth resuming: no stale work folder.
+        if created and not any((work / "checkpoints").glob("checkpoint-*")):
+            shutil.rmtree(work, ignore_errors=True)
+        raise
 
 
 def _pairs_per_row(row: dict) -> float:

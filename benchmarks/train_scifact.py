@@ -1,0 +1,322 @@
+"""The training table of docs/training.md: fine-tuning, distillation, curriculum and DUQGen on SciFact.
+
+    python benchmarks/train_scifact.py [--work DIR] [--only NAME ...] [--report]
+
+Protocol (nothing of SciFact test is used for training or for choosing a setting):
+
+- SciFact **train** (809 judged queries) is split once, seeded: 80% train on, 20% (**dev**) choose settings on.
+- The one setting chosen on dev is the learning rate (BCE with 7e-6 vs 2e-5, dev nDCG@10 reranking the dev
+  queries' BM25 top-30); every other cross-encoder run uses the winner. All other settings are fixed in advance
+  (CONFIGS below) and named in the docs.
+- Evaluation: the 300 **test** queries' BM25 top-100 (rankwise BM25, Pyserini defaults) reranked, nDCG@10, paired
+  t-test of each model against the starting model (Holm-corrected over the table).
+- Cross-encoders are evaluated as exported int8 ONNX graphs (``--onnx``; the deterministic fast path
+  ``rankwise rerank --model DIR`` serves), and the starting model through the same export, so the comparison is
+  like for like; ``--fp32`` evaluates the fp32 weights (torch) instead, about 3x slower.
+- Bi-encoder: bge-small (kit, dequantised) before/after Margin-MSE from the cross-encoder teacher; dense retrieval
+  over the whole corpus and reranking the BM25 top-100.
+
+Every step's output is kept under --work (default $RANKWISE_CACHE/bench-train-scifact) and skipped when present, so
+the script can be stopped and rerun; a training that was killed resumes from its checkpoint. Runs one job at a
+time; run it under ``nice -n 10`` on a shared machine. ``--report`` prints the tables from what is there.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import SHARED_DATA  # noqa: F401  (puts src/ on sys.path)
+
+from rankwise.datasets import cache_dir  # noqa: E402
+from rankwise.io import read_beir, read_run, write_run  # noqa: E402
+
+SCIFACT = SHARED_DATA / "scifact"
+BASE = "cross-encoder/ms-marco-MiniLM-L-12-v2"
+DENSE = "BAAI/bge-small-en-v1.5"
+TEACHER = "cross-encoder+dense"  # the ensemble: kit cross-encoder (int8) and bge-small
+TRAIN_LENGTH = 256  # tokens per training input (CPU time); evaluation uses the reranker's 512
+LEARNING_RATES = (7e-6, 2e-5)
+DUQGEN_QUERIES = 400
+
+# Every cross-encoder run reads about the same number of (query, document) pairs, ~2,200-2,300 at 256 tokens (one
+# pass over the 80% training part with BCE at 1 positive : 2 negatives), so that each stays within 20 minutes on 2
+# cores. The curricula end halfway through their run (m x batches per iteration = half the steps), fixed in advance.
+# name -> (student, options). The cross-encoder runs take the learning rate chosen on dev; "{duqgen}" is the
+# synthetic query file.
+CONFIGS = {
+    "bce": ("cross-encoder", dict(loss="bce", num_negatives=2)),
+    "lambda": ("cross-encoder", dict(loss="lambda", num_negatives=3, max_steps=36)),
+    "margin-mse": ("cross-encoder", dict(loss="margin-mse", teacher=TEACHER, num_negatives=2)),
+    "duqgen": ("cross-encoder", dict(loss="bce", split=None, synthetic="{duqgen}", negatives="dense", pick="bottom",
+                                     num_negatives=4)),
+    "duqgen+labels": ("cross-encoder", dict(loss="bce", num_negatives=2, synthetic="{duqgen}")),
+    "bge-margin-mse": ("bi-encoder", dict(loss="margin-mse", teacher="cross-encoder", num_negatives=2,
+                                          learning_rate=2e-5)),
+    "bce+curriculum": ("cross-encoder", dict(loss="bce", num_negatives=2, curriculum="reciprank",
+                                             batches_per_iteration=4, curriculum_end=17)),
+    "lambda+curriculum": ("cross-encoder", dict(loss="lambda", num_negatives=3, max_steps=36,
+                                                curriculum="reciprank", batches_per_iteration=2, curriculum_end=9)),
+    "margin-mse+curriculum": ("cross-encoder", dict(loss="margin-mse", teacher=TEACHER, num_negatives=2,
+                                                    curriculum="teacher", batches_per_iteration=2,
+                                                    curriculum_end=12)),
+}
+
+
+def sh(*argv: str) -> None:
+    print("+", " ".join(argv), flush=True)
+    subprocess.run(argv, check=True)
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return f"{cpu}, {len(os.sched_getaffinity(0))} cores, load {os.getloadavg()[0]:.1f}"
+
+
+class Bench:
+    def __init__(self, work: Path, fp32: bool):
+        self.work, self.fp32 = work, fp32
+        (work / "models").mkdir(parents=True, exist_ok=True)
+        (work / "runs").mkdir(exist_ok=True)
+        self.rankwise = [sys.executable, "-m", "rankwise"]
+        self.times = self._load("times.json")
+
+    def _load(self, name):
+        path = self.work / name
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def _save_time(self, key, seconds):
+        self.times[key] = round(seconds, 1)
+        (self.work / "times.json").write_text(json.dumps(self.times, indent=2, sort_keys=True))
+
+    # --- data ---------------------------------------------------------------------------------------------------
+    def split(self):
+        from rankwise.train.data import split_queries
+
+        train_ids, dev_ids = self.work / "train_part.txt", self.work / "dev.txt"
+        if not dev_ids.is_file():
+            qids = [q.qid for q in read_beir(SCIFACT, "train").queries]
+            kept, held = split_queries(qids, 0.2, seed=0)
+            train_ids.write_text("\n".join(kept) + "\n")
+            dev_ids.write_text("\n".join(held) + "\n")
+        return train_ids, dev_ids
+
+    def candidates(self):
+        from rankwise.retrieve import BM25Retriever
+
+        test, dev = self.work / "runs" / "bm25.test.run", self.work / "runs" / "bm25.dev.run"
+        if not (test.is_file() and dev.is_file()):
+            bm25 = BM25Retriever().index(read_beir(SCIFACT, None).documents)
+            write_run(bm25.search(read_beir(SCIFACT, "test").queries, k=100), test, tag="bm25")
+            dev_qids = set(self.split()[1].read_text().split())
+            train = read_beir(SCIFACT, "train")
+            write_run(bm25.search([q for q in train.queries if q.qid in dev_qids], k=30), dev, tag="bm25")
+        return test, dev
+
+    def duqgen(self):
+        out = self.work / "duqgen.jsonl"
+        if not out.is_file():
+            start = time.perf_counter()
+            sh(*self.rankwise, "train", "duqgen", str(SCIFACT), "-o", str(out), "-n", str(DUQGEN_QUERIES),
+               "--examples-split", "train", "--exclude-queries", str(self.split()[1]))
+            self._save_time("duqgen", time.perf_counter() - start)
+        return out
+
+    # --- training -----------------------------------------------------------------------------------------------
+    def train(self, name: str, student: str, options: dict) -> Path:
+        out = self.work / "models" / name
+        if out.is_dir():
+            return out
+        same = self.work / "models" / f"dev-bce-lr{options.get('learning_rate', 0):g}"
+        if name == "bce" and same.is_dir():  # the dev run of the chosen rate is this very configuration
+            os.symlink(same.name, out)
+            return out
+        argv = [*self.rankwise, "train", student, str(SCIFACT), "-o", str(out), "--max-length", str(TRAIN_LENGTH),
+                "--resume"]
+        options = dict(options)
+        split = options.pop("split", "train")
+        argv += ["--split", "none" if split is None else split]
+        if split is not None:
+            argv += ["--queries", str(self.split()[0])]
+        if student == "cross-encoder" and not self.fp32:
+            argv.append("--onnx")
+        for key, value in options.items():
+            flag = "--lr" if key == "learning_rate" else "--" + key.replace("_", "-")
+            if value == "{duqgen}":
+                value = self.duqgen()
+            argv += [flag, str(value)]
+        sh(*argv)
+        return out
+
+    def learning_rate(self) -> float:
+        chosen = self.work / "chosen_lr.json"
+        if chosen.is_file():
+            return json.loads(chosen.read_text())["lr"]
+        scores = {}
+        for lr in LEARNING_RATES:
+            model = self.train(f"dev-bce-lr{lr:g}", "cross-encoder", {**CONFIGS["bce"][1], "learning_rate": lr})
+            scores[lr] = self.evaluate_dev(model)
+        best = max(scores, key=scores.get)
+        chosen.write_text(json.dumps({"lr": best, "dev_ndcg10": {f"{k:g}": v for k, v in scores.items()},
+                                      "start_dev_ndcg10": self.evaluate_dev(None)}, indent=2))
+        return best
+
+    # --- evaluation ---------------------------------------------------------------------------------------------
+    def _rerank(self, model: Path | None, candidates: Path, split: str, out: Path) -> Path:
+        if out.is_file():
+            return out
+        model_arg = str(model) if model is not None else str(self.start_model())
+        argv = [*self.rankwise, "rerank", str(candidates), "--dataset", str(SCIFACT), "--split", split,
+                "--reranker", "cross-encoder", "--model", model_arg, "--top-k", "100", "-o", str(out)]
+        start = time.perf_counter()
+        sh(*argv)
+        self._save_time(f"rerank:{out.name}", time.perf_counter() - start)
+        return out
+
+    def start_model(self) -> Path:
+        """The starting model, dequantised and put through the same export as the trained ones."""
+        out = self.work / "models" / "start"
+        if not out.is_dir():
+            from rankwise.train.folder import export_onnx_int8, prepare_cross_encoder_base
+
+            base = prepare_cross_encoder_base(BASE).path
+            tmp = self.work / "models" / ".start-tmp"
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(base, tmp)
+            if not self.fp32:
+                export_onnx_int8(tmp)
+            os.replace(tmp, out)
+        return out
+
+    def evaluate_dev(self, model: Path | None) -> float:
+        from rankwise.evaluate import evaluate
+
+        name = model.name if model is not None else "start"
+        run_file = self._rerank(model, self.candidates()[1], "train", self.work / "runs" / f"{name}.dev.run")
+        dev_qids = set(self.split()[1].read_text().split())
+        qrels = read_beir(SCIFACT, "train").qrels
+        qrels = type(qrels)({q: r for q, r in qrels.items() if q in dev_qids})
+        return round(evaluate(read_run(run_file), qrels, ["ndcg_cut_10"])["ndcg_cut_10"], 4)
+
+    def evaluate_test(self, name: str, model: Path | None) -> Path:
+        return self._rerank(model, self.candidates()[0], "test", self.work / "runs" / f"{name}.test.run")
+
+    def evaluate_dense(self, name: str, model: str | Path) -> tuple[Path, Path]:
+        """Dense retrieval over the corpus, and the BM25 top-100 reranked by the bi-encoder's scores."""
+        retrieved, reranked = self.work / "runs" / f"{name}.dense.run", self.work / "runs" / f"{name}.dense-rerank.run"
+        if not (retrieved.is_file() and reranked.is_file()):
+            from rankwise.retrieve import DenseRetriever
+            from rankwise.types import Ranking, Run
+
+            data = read_beir(SCIFACT, "test")
+            start = time.perf_counter()
+            dense = DenseRetriever(str(model)).index(data.documents)
+            run = dense.search(data.queries, k=len(data.corpus))
+            write_run(Run((r.top(100) for r in run.values()), name=name), retrieved, tag=name)
+            bm25 = read_run(self.candidates()[0])
+            rer = Run(name=name)
+            for qid, cands in bm25.items():
+                full = run[qid].to_dict()
+                rer[qid] = Ranking(qid, cands.docids, [full[d] for d in cands.docids])
+            write_run(rer, reranked, tag=name)
+            self._save_time(f"dense:{name}", time.perf_counter() - start)
+        return retrieved, reranked
+
+
+def report(bench: Bench) -> None:
+    from rankwise.evaluate import compare_runs
+    from rankwise.train.folder import read_record
+
+    qrels = read_beir(SCIFACT, "test").qrels
+    chosen = bench._load("chosen_lr.json")
+    print(f"\nmachine: {machine()}\n")
+    if chosen:
+        print(f"learning rate chosen on dev (BM25 top-30 of {len(bench.split()[1].read_text().split())} held-out train "
+              f"queries, nDCG@10): start {chosen['start_dev_ndcg10']}, " +
+              ", ".join(f"lr {k}: {v}" for k, v in chosen["dev_ndcg10"].items()) + f" -> {chosen['lr']:g}\n")
+    runs = {"BM25": read_run(bench.candidates()[0])}
+    start = bench.work / "runs" / "start.test.run"
+    if start.is_file():
+        runs["start (kit CE, fp32 rebuilt)"] = read_run(start)
+    rows = []
+    for name, (student, _) in CONFIGS.items():
+        path = bench.work / "runs" / f"{name}.test.run"
+        model = bench.work / "models" / name
+        if student == "cross-encoder" and path.is_file() and model.is_dir():
+            runs[name] = read_run(path)
+            rows.append((name, read_record(model)))
+    if len(runs) > 2:
+        table = compare_runs(runs, qrels, ["ndcg_cut_10"], baseline=1, test="ttest")
+        print(table.to_markdown())
+        print()
+        key = table.metrics[0]
+        print("| run | nDCG@10 | Δ vs start | p (Holm) | train wall | steps | examples/s | pairs/s | rows |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, record in rows:
+            t = record["training"]
+            print(f"| {name} | {table.values[name][key]:.4f} | {table.mean_differences[name][key]:+.4f} | "
+                  f"{table.adjusted_pvalues[name][key]:.3g} | {t['seconds_this_process'] / 60:.1f} min | {t['steps']} | "
+                  f"{t['examples_per_second']} | {t['pairs_per_second']} | {record['data']['rows']} |")
+    dense_runs = {}
+    for name in ("bge-small", "bge-margin-mse"):
+        files = (bench.work / "runs" / f"{name}.dense.run", bench.work / "runs" / f"{name}.dense-rerank.run")
+        if all(f.is_file() for f in files):
+            dense_runs[f"{name} retrieval"] = read_run(files[0])
+            dense_runs[f"{name} reranking BM25 top-100"] = read_run(files[1])
+    if len(dense_runs) == 4:
+        print()
+        retrieval = {k: v for k, v in dense_runs.items() if k.endswith("retrieval")}
+        print(compare_runs(retrieval, qrels, ["ndcg_cut_10"], baseline=0, test="ttest").to_markdown())
+        print()
+        rerank = {k: v for k, v in dense_runs.items() if not k.endswith("retrieval")}
+        print(compare_runs(rerank, qrels, ["ndcg_cut_10"], baseline=0, test="ttest").to_markdown())
+    print("\ntimes (s):", json.dumps(bench.times, sort_keys=True))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=cache_dir() / "bench-train-scifact")
+    parser.add_argument("--only", nargs="+", choices=["start", *CONFIGS, "bge-small"], help="only these rows")
+    parser.add_argument("--fp32", action="store_true", help="evaluate fp32 weights instead of int8 exports")
+    parser.add_argument("--report", action="store_true", help="print the tables from what is there, run nothing")
+    args = parser.parse_args()
+    if not (SCIFACT / "corpus.jsonl").is_file():
+        print(f"{SCIFACT} not found: this benchmark needs ../shared/data/scifact", file=sys.stderr)
+        return 2
+    work = args.work if not args.fp32 else args.work.with_name(args.work.name + "-fp32")
+    bench = Bench(work, args.fp32)
+    if not args.report:
+        print(f"machine: {machine()}", flush=True)
+        bench.split()
+        bench.candidates()
+        wanted = args.only or ["start", *CONFIGS, "bge-small"]
+        if "start" in wanted:
+            bench.evaluate_test("start", None)
+        lr = bench.learning_rate() if any(CONFIGS.get(w, ("",))[0] == "cross-encoder" for w in wanted) else None
+        for name in wanted:
+            if name == "bge-small":
+                bench.evaluate_dense(name, DENSE)
+                continue
+            if name == "start":
+                continue
+            student, options = CONFIGS[name]
+            options = {"learning_rate": lr, **options} if student == "cross-encoder" else options
+            model = bench.train(name, student, options)
+            if student == "cross-encoder":
+                bench.evaluate_test(name, model)
+            else:
+                bench.evaluate_dense(name, model)
+    report(bench)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
