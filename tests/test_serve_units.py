@@ -1,0 +1,291 @@
+"""The service's parts in process: API keys, settings, the coalescing queue, document checks, error messages.
+
+The service itself (a real process, real clients) is tested in test_serve.py and test_serve_load.py."""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from rankwise.serve.auth import ApiKeys, hash_key
+from rankwise.serve.batching import Closing, Coalescer, QueueFull
+from rankwise.serve.schemas import document_texts
+from rankwise.serve.settings import ServeSettings, read_config
+
+
+# --- API keys --------------------------------------------------------------------------------------------------------
+def test_key_file_plain_and_hashed_lines(tmp_path):
+    path = tmp_path / "keys.txt"
+    path.write_text(f"# team keys\n\nplain-key-one\n{hash_key('hashed-key-two')}\n", encoding="utf-8")
+    keys = ApiKeys.from_file(path)
+    assert len(keys) == 2
+    assert keys.check("Bearer plain-key-one") is None
+    assert keys.check("bearer hashed-key-two") is None  # the scheme is case-insensitive
+    assert keys.check("Bearer plain-key-on") == 403
+    assert keys.check("Bearer sha256:" + hashlib.sha256(b"hashed-key-two").hexdigest()) == 403  # the hash is no key
+    assert keys.check(None) == 401
+    assert keys.check("") == 401
+    assert keys.check("Basic plain-key-one") == 401
+    assert keys.check("Bearer ") == 401
+
+
+def test_hash_key_is_sha256_of_the_key():
+    assert hash_key("secret") == "sha256:" + hashlib.sha256(b"secret").hexdigest()
+    with pytest.raises(ValueError, match="must not be empty"):
+        hash_key("")
+    with pytest.raises(ValueError, match="white space"):
+        hash_key(" padded ")
+
+
+def test_key_file_errors_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("good-key\nsha256:1234\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.txt:2: sha256: must be followed by 64 hex digits"):
+        ApiKeys.from_file(bad)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="holds no API key"):
+        ApiKeys.from_file(empty)
+    with pytest.raises(OSError, match="cannot read the API key file"):
+        ApiKeys.from_file(tmp_path / "missing.txt")
+
+
+# --- settings ----------------------------------------------------------------------------------------------------------
+def test_config_file_then_flags(tmp_path):
+    config = tmp_path / "serve.toml"
+    config.write_text('reranker = "bm25"\nmax-queue = 7\nindex = ["idx"]\napi_key_file = "keys.txt"\n'
+                      "max_wait_ms = 2.5\n[reranker_options]\nk1 = 1.2\n", encoding="utf-8")
+    settings = ServeSettings.from_sources(config, max_queue=None, port=9000)
+    assert settings.reranker == ["bm25"]
+    assert settings.max_queue == 7  # from the file: the flag was not given
+    assert settings.port == 9000
+    assert settings.max_wait_ms == 2.5
+    assert settings.reranker_options == {"k1": 1.2}
+    assert settings.index == [str(tmp_path / "idx")]  # relative to the config file
+    assert settings.api_key_file == str(tmp_path / "keys.txt")
+    assert ServeSettings.from_sources(config, max_queue=3).max_queue == 3  # a flag wins
+    json_config = tmp_path / "serve.json"
+    json_config.write_text('{"max_documents": 50, "scores": "raw"}', encoding="utf-8")
+    settings = ServeSettings.from_sources(json_config)
+    assert (settings.max_documents, settings.scores, settings.host) == (50, "raw", "127.0.0.1")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("max_quue = 3\n", r"unknown setting 'max_quue'"),
+    ("max_queue = 0\n", r"max_queue must be a positive integer, got 0"),
+    ("scores = 'logit'\n", r"scores must be one of 'sigmoid', 'raw'"),
+    ("timeout_s = 0\n", r"timeout_s must be a number > 0"),
+    ("reranker = ['cross-encoder', 'bm25']\nmodel = 'x'\n", r"model names one reranker's model"),
+    ("port = 70000\n", r"port must be at most 65535"),
+    ("max_queue = \n", r"not valid TOML"),
+])
+def test_config_errors(tmp_path, text, message):
+    config = tmp_path / "serve.toml"
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        ServeSettings.from_sources(config)
+
+
+def test_loopback_detection():
+    assert ServeSettings(host="127.0.0.1").loopback and ServeSettings(host="::1").loopback
+    assert ServeSettings(host="localhost").loopback
+    assert not ServeSettings(host="0.0.0.0").loopback
+
+
+def test_read_config_json_errors(tmp_path):
+    config = tmp_path / "serve.json"
+    config.write_text('{"max_queue": 3,}', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"serve\.json:1: not valid JSON"):
+        read_config(config)
+
+
+# --- the coalescing queue --------------------------------------------------------------------------------------------
+class Recorder:
+    """A scoring function that records its batches; the first batch waits until released."""
+
+    def __init__(self, hold_first: bool = True):
+        self.batches: list[list] = []
+        self.release = threading.Event()
+        self.started = threading.Event()
+        if not hold_first:
+            self.release.set()
+
+    def __call__(self, payloads):
+        self.batches.append(list(payloads))
+        self.started.set()
+        self.release.wait(10)
+        if any(p == "bad" for p in payloads):
+            raise ValueError("a bad payload")
+        return [f"scored {p}" for p in payloads]
+
+
+def test_jobs_gathered_while_the_model_works_form_one_batch():
+    score = Recorder()
+    coalescer = Coalescer(score, max_batch_pairs=40, max_wait_s=0.0, max_queue=10)
+    first = coalescer.submit("a", 10)
+    assert score.started.wait(5)
+    rest = [coalescer.submit(x, 10) for x in "bcde"]
+    score.release.set()
+    assert [j.future.result(5) for j in [first, *rest]] == [f"scored {x}" for x in "abcde"]
+    assert score.batches == [["a"], ["b", "c", "d", "e"]]  # 4 x 10 pairs = max_batch_pairs
+    coalescer.close(5)
+
+
+def test_batches_never_pass_max_batch_pairs_except_one_large_job():
+    score = Recorder()
+    coalescer = Coalescer(score, max_batch_pairs=50, max_wait_s=0.0, max_queue=10)
+    jobs = [coalescer.submit("first", 1)]
+    assert score.started.wait(5)
+    jobs += [coalescer.submit(name, size) for name, size in (("a", 30), ("b", 30), ("big", 80), ("c", 20), ("d", 20))]
+    score.release.set()
+    for job in jobs:
+        job.future.result(5)
+    assert score.batches == [["first"], ["a"], ["b"], ["big"], ["c", "d"]]
+    coalescer.close(5)
+
+
+def test_an_idle_model_waits_max_wait_for_company():
+    score = Recorder(hold_first=False)
+    coalescer = Coalescer(score, max_batch_pairs=100, max_wait_s=0.5, max_queue=10)
+    a = coalescer.submit("a", 1)
+    time.sleep(0.05)
+    b = coalescer.submit("b", 1)
+    assert (a.future.result(5), b.future.result(5)) == ("scored a", "scored b")
+    assert score.batches == [["a", "b"]]
+    coalescer.close(5)
+
+
+def test_full_queue_refuses_at_once_with_retry_after():
+    score = Recorder()
+    coalescer = Coalescer(score, max_batch_pairs=10, max_wait_s=0.0, max_queue=2)
+    running = coalescer.submit("a", 5)
+    assert score.started.wait(5)
+    waiting = coalescer.submit("b", 5)
+    start = time.monotonic()
+    with pytest.raises(QueueFull, match=r"limit of 2 requests in progress \(max_queue\)") as refused:
+        coalescer.submit("c", 5)
+    assert time.monotonic() - start < 0.5
+    assert refused.value.retry_after >= 1
+    score.release.set()
+    assert (running.future.result(5), waiting.future.result(5)) == ("scored a", "scored b")
+    assert coalescer.admitted == 0
+    coalescer.submit("d", 5).future.result(5)  # room again
+    coalescer.close(5)
+
+
+def test_cancel_takes_a_waiting_job_out_but_not_a_running_one():
+    score = Recorder()
+    coalescer = Coalescer(score, max_batch_pairs=10, max_wait_s=0.0, max_queue=5)
+    running = coalescer.submit("a", 5)
+    assert score.started.wait(5)
+    waiting = coalescer.submit("b", 5)
+    assert coalescer.cancel(waiting) is True
+    assert coalescer.cancel(running) is False
+    assert coalescer.admitted == 1
+    score.release.set()
+    assert running.future.result(5) == "scored a"
+    coalescer.close(5)
+    assert score.batches == [["a"]]  # the cancelled job was never scored
+
+
+def test_a_failing_request_fails_alone():
+    score = Recorder()
+    coalescer = Coalescer(score, max_batch_pairs=100, max_wait_s=0.0, max_queue=10)
+    first = coalescer.submit("x", 1)
+    assert score.started.wait(5)
+    jobs = [coalescer.submit(p, 1) for p in ("good1", "bad", "good2")]
+    score.release.set()
+    first.future.result(5)
+    assert jobs[0].future.result(5) == "scored good1"
+    assert jobs[2].future.result(5) == "scored good2"
+    with pytest.raises(ValueError, match="a bad payload"):
+        jobs[1].future.result(5)
+    assert score.batches[1] == ["good1", "bad", "good2"]  # tried together, then each alone
+    coalescer.close(5)
+
+
+def test_close_finishes_admitted_jobs_then_refuses():
+    score = Recorder()
+    coalescer = Coalescer(score, max_batch_pairs=1, max_wait_s=0.0, max_queue=10)
+    jobs = [coalescer.submit(x, 1) for x in "abc"]
+    threading.Timer(0.2, score.release.set).start()
+    assert coalescer.close(10) is True
+    assert [j.future.result(0) for j in jobs] == ["scored a", "scored b", "scored c"]
+    with pytest.raises(Closing):
+        coalescer.submit("d", 1)
+
+
+# --- documents and messages ------------------------------------------------------------------------------------------
+def test_document_texts():
+    assert document_texts(["a", {"text": "b", "id": 7}], None) == ["a", "b"]
+    assert document_texts([{"title": "T", "body": "B"}], ["title", "body"]) == ["title: T\nbody: B"]
+    with pytest.raises(ValueError, match=r"documents\[1\] must be a string or an object with a text field, got a "
+                                         r"number"):
+        document_texts(["a", 3], None)
+    with pytest.raises(ValueError, match=r"documents\[0\] has no 'text' field \(its fields: 'body'\)"):
+        document_texts([{"body": "x"}], None)
+    with pytest.raises(ValueError, match=r"documents\[0\] has no 'title' field"):
+        document_texts([{"body": "x"}], ["title", "body"])
+    with pytest.raises(ValueError, match=r"documents\[0\]\.text must be a string, got null"):
+        document_texts([{"text": None}], None)
+    with pytest.raises(ValueError, match=r"texts\[0\] must be a string, got an object"):
+        document_texts([{"text": "x"}], None, "texts")
+
+
+def test_prepare_cuts_documents_at_a_token_boundary():
+    from rankwise.serve.engine import RerankEngine
+
+    engine = RerankEngine.__new__(RerankEngine)
+    engine.tokenizer = None  # a reranker without a tokenizer: white-space words
+    texts, tokens, cut = engine.prepare("two words", ["one two  three four", "short"], 3)
+    assert texts == ["one two  three", "short"]
+    assert (tokens, cut) == (2 * 2 + 3 + 1, 1)
+
+
+def test_prepare_with_the_model_tokenizer():
+    pytest.importorskip("tokenizers")
+    from rankwise import models
+    from rankwise.onnx_runtime import load_tokenizer
+    from rankwise.serve.engine import RerankEngine
+
+    resolved = models.resolve("cross-encoder/ms-marco-MiniLM-L-12-v2", family="cross-encoder", allow_download=False)
+    tokenizer = load_tokenizer(resolved.path)
+    engine = RerankEngine.__new__(RerankEngine)
+    engine.tokenizer = tokenizer
+    text = "Zebras graze on grass for most of the day, and also eat leaves."
+    ids = tokenizer.encode(text, add_special_tokens=False).ids
+    texts, tokens, cut = engine.prepare("what do zebras eat", [text], 5)
+    assert tokenizer.encode(texts[0], add_special_tokens=False).ids == ids[:5]
+    assert text.startswith(texts[0]) and cut == 1
+    query_tokens = len(tokenizer.encode("what do zebras eat", add_special_tokens=False).ids)
+    assert tokens == query_tokens + 5
+    assert engine.prepare("q", [text], 1000)[0] == [text]
+
+
+def test_validation_message_reads_like_a_sentence():
+    from rankwise.serve.app import validation_message
+
+    errors = [{"type": "missing", "loc": ("body", "query"), "msg": "Field required"},
+              {"type": "string_type", "loc": ("body", "texts", 3), "msg": "Input should be a valid string"}]
+    assert validation_message(errors) == "field 'query' is required; texts[3]: Input should be a valid string"
+    assert validation_message([{"type": "json_invalid", "loc": ("body", 12), "msg": "JSON decode error",
+                                "ctx": {"error": "Expecting value"}}]) == \
+        "the body is not valid JSON (Expecting value at character 12)"
+    assert validation_message([{"type": "model_attributes_type", "loc": ("body",),
+                                "msg": "Input should be a valid dictionary"}]).startswith("the body must be a JSON object")
+
+
+def test_score_texts_keeps_the_given_order():
+    from rankwise.pipeline import score_texts
+    from rankwise.rerank import get_reranker
+
+    bm25 = get_reranker("bm25")
+    texts = ["zebras eat grass", "stock markets fell", "zebras and zebras eat grass and leaves"]
+    scores, alone = score_texts(bm25, [("zebras eat", texts), ("stock", texts[:2])])
+    assert scores.shape == (3,) and alone.shape == (2,)
+    assert scores[1] == 0 and scores[0] > 0 and scores[2] > 0
+    assert alone[1] > alone[0] == 0
+    np.testing.assert_array_equal(score_texts(bm25, [("zebras eat", texts)])[0], scores)
