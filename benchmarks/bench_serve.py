@@ -1,22 +1,22 @@
 """Load on `rankwise serve`: requests/s and p50/p99 latency for 1, 8 and 32 concurrent clients sending 20 and 100
 documents per request, and the service's throughput as a ratio of in-process reranking of the same pairs.
 
-    python benchmarks/bench_serve.py [--clients 1 8 32] [--docs 20 100] [--pairs 2000] [--seconds 300]
+    python benchmarks/bench_serve.py [--clients 1 8 32] [--docs 20 100] [--pairs 2000] [--rounds 3] [--seconds 300]
 
 The service runs as a subprocess on a free loopback port (the offline kit's int8 cross-encoder, default settings
 except ``--timeout 600`` so that a slow shared machine shows up as latency, not as timeouts); clients are threads
 of this process, each with its own keep-alive connection, sending TEI-shaped requests (``POST /rerank``) one after
 another. Nothing leaves the machine, and every run is bounded: per configuration at most
-``max(3 x clients, pairs / docs)`` requests and ``--seconds`` seconds.
+``max(rounds x clients, pairs / docs)`` requests, and no new request after ``--seconds`` seconds.
 
 Pairs: DL19's BM25 top-100 passages (``../shared/data/dl19``; else the built-in demo collection), each request a
 query with ``docs`` of its passages. No (query, passage) pair repeats within a configuration (later rounds over the
 queries mark the query with a round number), so neither side gains from scoring a repeated pair once.
 
-In-process baseline: the same reranker (``CrossEncoderReranker(long_documents="maxp")``, as the service builds it)
-scoring the first ``--pairs`` pairs in one call (pooled across queries: its fastest use), measured before and after
-the load runs; ratios use the mean of the two. "errors" counts every answer that was not 200; with fewer clients
-than the queue bound (64) there should be none.
+In-process baseline, measured right before each configuration (so both see the same machine load): the same
+reranker (``CrossEncoderReranker(long_documents="maxp")``, as the service builds it) scoring the same requests' pairs
+in one call (pooled across queries: its fastest use). "errors" counts every answer that was not 200; with fewer
+clients than the queue bound (64) there should be none.
 """
 from __future__ import annotations
 
@@ -74,9 +74,8 @@ def make_requests(pool, docs: int, count: int) -> list[tuple[str, list[str]]]:
     return out
 
 
-def in_process(reranker, pool, pairs: int) -> float:
-    """Pairs per second scoring ``pairs`` pairs in one call."""
-    requests = make_requests(pool, 20, -(-pairs // 20))
+def in_process(reranker, requests) -> float:
+    """Pairs per second scoring the requests' pairs in one call."""
     start = time.perf_counter()
     score_texts(reranker, requests)
     return sum(len(t) for _, t in requests) / (time.perf_counter() - start)
@@ -123,7 +122,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--docs", type=int, nargs="+", default=[20, 100])
     parser.add_argument("--pairs", type=int, default=2000, help="pairs per configuration at least (default 2000)")
-    parser.add_argument("--seconds", type=float, default=300, help="time cap per configuration (default 300)")
+    parser.add_argument("--rounds", type=int, default=3, help="requests per client at least (default 3)")
+    parser.add_argument("--seconds", type=float, default=300, help="no new request after this (default 300)")
     parser.add_argument("--serve-args", nargs="*", default=[], help="more `rankwise serve` flags")
     args = parser.parse_args()
 
@@ -132,9 +132,7 @@ def main() -> None:
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"pairs: {source}; model: the offline kit's int8 cross-encoder/ms-marco-MiniLM-L-12-v2")
     reranker = CrossEncoderReranker(long_documents="maxp")
-    in_process(reranker, pool, 100)  # warm up
-    before = in_process(reranker, pool, args.pairs)
-    print(f"in-process, pooled, {args.pairs} pairs: {before:.1f} pairs/s")
+    in_process(reranker, make_requests(pool, 20, 2))  # warm up
 
     rows = []
     with ServeProcess("--timeout", "600", *args.serve_args) as server:
@@ -142,24 +140,24 @@ def main() -> None:
 
         for docs in args.docs:
             for clients in args.clients:
-                count = max(3 * clients, -(-args.pairs // docs))
+                count = max(args.rounds * clients, -(-args.pairs // docs))
                 requests = make_requests(pool, docs, count)
+                baseline = in_process(reranker, requests)
                 httpx.post(server.url + "/rerank", json={"query": "warm up", "texts": requests[0][1]}, timeout=900)
                 result = load_run(server.url, requests, clients, args.seconds)
-                rows.append((clients, docs, result))
+                rows.append((clients, docs, result, baseline))
                 print(f"  {clients:3d} clients x {docs:3d} docs: {result['rps']:.2f} req/s, "
-                      f"{result['pairs_per_s']:.1f} pairs/s, p50 {result['p50']:.2f} s, p99 {result['p99']:.2f} s, "
-                      f"{result['requests']} requests, {result['errors']} errors", flush=True)
+                      f"{result['pairs_per_s']:.1f} pairs/s (in-process {baseline:.1f}), p50 {result['p50']:.2f} s, "
+                      f"p99 {result['p99']:.2f} s, {result['requests']} requests, {result['errors']} errors", flush=True)
         server_rss = _vm_hwm(server.process.pid)
-    after = in_process(reranker, pool, args.pairs)
-    baseline = (before + after) / 2
-    print(f"in-process again: {after:.1f} pairs/s; baseline (mean) {baseline:.1f} pairs/s")
     print()
-    print("| clients | docs/request | requests/s | pairs/s | p50 latency | p99 latency | errors | x in-process |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for clients, docs, r in rows:
+    print("| clients | docs/request | requests/s | pairs/s | p50 latency | p99 latency | errors | in-process pairs/s "
+          "| x in-process |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for clients, docs, r, baseline in rows:
         print(f"| {clients} | {docs} | {r['rps']:.2f} | {r['pairs_per_s']:.1f} | {r['p50']:.2f} s | "
-              f"{r['p99']:.2f} s | {r['errors']} / {r['requests']} | {r['pairs_per_s'] / baseline:.2f} |")
+              f"{r['p99']:.2f} s | {r['errors']} / {r['requests']} | {baseline:.1f} | "
+              f"{r['pairs_per_s'] / baseline:.2f} |")
     print()
     print(f"peak RSS: service {server_rss} MB, this process (clients + in-process model) "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB; "

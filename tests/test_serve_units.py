@@ -4,6 +4,7 @@ The service itself (a real process, real clients) is tested in test_serve.py and
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 
@@ -289,3 +290,58 @@ def test_score_texts_keeps_the_given_order():
     assert scores[1] == 0 and scores[0] > 0 and scores[2] > 0
     assert alone[1] > alone[0] == 0
     np.testing.assert_array_equal(score_texts(bm25, [("zebras eat", texts)])[0], scores)
+
+
+def test_a_server_fault_answers_500_without_details(caplog):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from rankwise.pipeline import Reranker
+    from rankwise.serve.app import create_app
+    from rankwise.serve.engine import RerankEngine
+
+    class Broken(Reranker):
+        name = "broken"
+
+        def score(self, query, texts):
+            raise RuntimeError("secret detail of the fault")
+
+    settings = ServeSettings(reranker=["broken"])
+    engine = RerankEngine(Broken(), settings)
+    with TestClient(create_app(settings, engine, model_id="broken"), raise_server_exceptions=False) as client:
+        response = client.post("/v2/rerank", json={"model": "broken", "query": "q", "documents": ["a"]})
+        assert response.status_code == 500
+        message = response.json()["message"]
+        assert re.fullmatch(r"internal error \(reference [0-9a-f]{12}\); the details are in the server's log", message)
+        assert "secret" not in response.text and "Traceback" not in response.text
+        assert client.get("/health").status_code == 200  # still serving
+    reference = message.split("reference ")[1][:12]
+    assert any(reference in r.getMessage() and r.exc_info for r in caplog.records)  # the log has the details
+
+
+# --- the command ---------------------------------------------------------------------------------------------------
+def test_cli_hash_key(monkeypatch, capsys):
+    import io
+
+    from rankwise.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("secret\n"))
+    assert main(["serve", "--hash-key"]) == 0
+    assert capsys.readouterr().out.strip() == hash_key("secret")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--max-queue", "0"], "max_queue must be a positive integer, got 0"),
+    (["--config", "missing.toml"], "missing.toml: cannot read the config file"),
+    (["--reranker", "nope"], "unknown reranker 'nope'"),
+    (["--reranker", "bm25", "--model", "x"], "reranker 'bm25' cannot take the options ['model']"),
+    (["--reranker", "bm25", "--index", "no-such-index"], "--index no-such-index: no such folder"),
+])
+def test_cli_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, message):
+    pytest.importorskip("fastapi")
+    from rankwise.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["serve", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rankwise: error: ") and message in err and err.count("\n") == 1

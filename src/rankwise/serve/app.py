@@ -122,12 +122,14 @@ def create_app(settings: ServeSettings, engine: RerankEngine, *, model_id: str, 
             raise ApiError(404, f"unknown model {model!r}; this service serves {', '.join(map(repr, names))} "
                                 "(GET /v1/models)", kind="not_found")
 
-    def check_request(query: str, texts: list[str], what: str = "documents") -> None:
+    def check_query(query: str) -> None:
         if not query.strip():
             raise ApiError(400, "query is empty: send the search query as a non-empty string")
         if len(query) > settings.max_document_chars:
             raise ApiError(413, f"the query has {len(query):,} characters, more than the limit of "
                                 f"{settings.max_document_chars:,} (max_document_chars)")
+
+    def check_documents(texts: list[str], what: str = "documents") -> None:
         if not texts:
             raise ApiError(400, f"{what} is empty: send at least one document")
         if len(texts) > settings.max_documents:
@@ -185,7 +187,8 @@ def create_app(settings: ServeSettings, engine: RerankEngine, *, model_id: str, 
             texts = document_texts(request.documents, request.rank_fields)
         except ValueError as e:
             raise ApiError(400, str(e)) from None
-        check_request(request.query, texts)
+        check_query(request.query)
+        check_documents(texts)
         top_n = positive("top_n", request.top_n)
         scored = await score(request.query, texts, request.max_tokens_per_doc)
         values = relevance(scored.scores)
@@ -228,7 +231,8 @@ def create_app(settings: ServeSettings, engine: RerankEngine, *, model_id: str, 
             texts = document_texts(request.texts, None, "texts")
         except ValueError as e:
             raise ApiError(400, str(e)) from None
-        check_request(request.query, texts, "texts")
+        check_query(request.query)
+        check_documents(texts, "texts")
         scored = await score(request.query, texts, None)
         values = scored.scores if request.raw_scores else sigmoid(scored.scores)
         return [{"index": i, "score": float(values[i]), **({"text": texts[i]} if request.return_text else {})}
@@ -239,12 +243,10 @@ def create_app(settings: ServeSettings, engine: RerankEngine, *, model_id: str, 
     async def search(request: SearchRequest):
         if searcher is None:
             raise ApiError(404, "this service has no index to search: start it with --index DIR", kind="not_found")
-        if not request.query.strip():
-            raise ApiError(400, "query is empty: send the search query as a non-empty string")
+        check_query(request.query)
         top_n = positive("top_n", request.top_n)
         if top_n > settings.max_documents:
             raise ApiError(413, f"top_n={top_n:,} is more than the limit of {settings.max_documents:,} (max_documents)")
-        check_request(request.query, ["-"])
         with model_errors():
             ranking, first, scored = await searcher.search(request.query, top_n, request.rerank,
                                                            max_tokens(request.max_tokens_per_doc), settings.timeout_s)

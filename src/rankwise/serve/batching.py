@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import logging
 import math
 import threading
 import time
 from typing import Any, Callable, Sequence
-
-log = logging.getLogger("rankwise.serve")
 
 
 class QueueFull(Exception):
@@ -181,7 +178,8 @@ class Coalescer:
                 self.metrics.pairs.inc(pairs)
 
     def _score(self, batch: list[Job]) -> list[Any]:
-        """Results for the batch; when the coalesced call fails, each job alone (so only a bad one fails)."""
+        """Results for the batch; when the coalesced call fails, each job alone (so only a bad one fails). Errors
+        become the jobs' results: the request handlers answer (and log) them."""
         try:
             results = list(self.score([j.payload for j in batch]))
             if len(results) != len(batch):
@@ -189,16 +187,12 @@ class Coalescer:
             return results
         except Exception as e:  # noqa: BLE001 - handed to the requests
             if len(batch) == 1:
-                if not isinstance(e, (ValueError, LookupError, TypeError)):
-                    log.exception("scoring failed")
                 return [e]
         results = []
         for job in batch:
             try:
                 results.append(self.score([job.payload])[0])
             except Exception as e:  # noqa: BLE001
-                if not isinstance(e, (ValueError, LookupError, TypeError)):
-                    log.exception("scoring failed")
                 results.append(e)
         return results
 

@@ -42,7 +42,10 @@ def build_reranker(settings: ServeSettings):
             options["model"] = settings.model
         if name == CROSS_ENCODER:
             options.setdefault("long_documents", "maxp")
-        rerankers.append(get_reranker(name, **options))
+        try:
+            rerankers.append(get_reranker(name, **options))
+        except TypeError as e:  # an option this reranker does not take (e.g. --model for bm25)
+            raise ValueError(f"reranker {name!r} cannot take the options {sorted(options)}: {e}") from None
     if len(rerankers) == 1:
         return rerankers[0]
     from rankwise.fuse import ensemble
