@@ -345,3 +345,47 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args,
     assert main(["serve", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rankwise: error: ") and message in err and err.count("\n") == 1
+
+
+# --- indexes and rerankers the service loads ---------------------------------------------------------------------------
+def test_load_index_saved_beir_and_hybrid(tmp_path):
+    from rankwise.datasets import DEMO_PATH
+    from rankwise.fuse import fuse_runs
+    from rankwise.io.beir import read_corpus_jsonl
+    from rankwise.retrieve import BM25Retriever
+    from rankwise.serve.engine import Searcher, load_index
+
+    corpus = read_corpus_jsonl(DEMO_PATH / "corpus.jsonl")
+    query = "how do vaccines train the immune system"
+    BM25Retriever().index(corpus).save(tmp_path / "bm25")
+    BM25Retriever(k1=1.5, b=0.75).index(corpus).save(tmp_path / "bm25-robertson")
+    saved, beir = load_index(tmp_path / "bm25"), load_index(DEMO_PATH)
+    assert isinstance(saved, BM25Retriever) and isinstance(beir, BM25Retriever)
+    assert saved.search([query], k=10)["1"] == beir.search([query], k=10)["1"]
+    other = load_index(tmp_path / "bm25-robertson")
+    hybrid = Searcher([saved, other], None, 100)
+    want = fuse_runs([saved.search([query], k=10), other.search([query], k=10)], "rrf", top=10)["1"]
+    got = hybrid.retrieve(query, 10)
+    assert got.docids == want.docids and got.texts == [corpus[d].contents for d in want.docids]
+    hybrid.close()
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "rankwise.json").write_text('{"format": "rankwise.nope"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown index format 'rankwise.nope'"):
+        load_index(tmp_path / "odd")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="neither a saved rankwise index .* nor a BEIR folder"):
+        load_index(tmp_path / "empty")
+
+
+def test_an_ensemble_of_rerankers_scores_every_document():
+    from rankwise.fuse import Fuse
+    from rankwise.pipeline import score_texts
+    from rankwise.serve.engine import build_reranker, model_name
+
+    settings = ServeSettings(reranker=["bm25", "bm25"])
+    ensemble = build_reranker(settings)
+    assert isinstance(ensemble, Fuse) and model_name(settings, ensemble) == "bm25+bm25"
+    texts = ["stock markets fell", "zebras eat grass", "zebras and zebras eat grass and leaves"]
+    fused = score_texts(ensemble, [("zebras eat", texts)])[0]
+    alone = score_texts(build_reranker(ServeSettings(reranker="bm25")), [("zebras eat", texts)])[0]
+    assert np.argsort(-fused).tolist() == np.argsort(-alone).tolist()

@@ -11,8 +11,9 @@ def register(sub) -> None:
         "serve", help="serve a reranker (and an index) over HTTP: Cohere v1/v2, Jina and TEI rerank APIs, search",
         description="Serve a reranker (and optionally an index) over HTTP, speaking the Cohere v2 (/v2/rerank), "
                     "Cohere v1 and Jina (/v1/rerank) and Hugging Face TEI (/rerank) APIs, plus /v1/search, "
-                    "/health, /v1/models, /metrics and /docs. Every flag can also be set in --config (same names, "
-                    "underscores); flags given here win. See docs/serve.md.")
+                    "/health, /v1/models, /metrics and /docs. The service's flags can also be set in --config (same "
+                    "names, underscores; the LLM flags go in its reranker_options); flags given here win. See "
+                    "docs/serve.md.")
     p.add_argument("--config", metavar="FILE", help="settings file, TOML or JSON (keys: the flags' names)")
     p.add_argument("--reranker", action="append", metavar="NAME",
                    help="reranker name (`rankwise rerankers`; default: cross-encoder); give it twice or more for an "
@@ -68,6 +69,8 @@ def cmd_serve(args) -> int:
     from rankwise.serve.settings import ServeSettings
 
     settings = ServeSettings.from_sources(args.config, **{name: getattr(args, name) for name in SETTINGS})
+    if args.costs:
+        raise ValueError("--costs writes the cost records of a `rankwise rerank` run; the service does not write them")
     if any(name.startswith("llm:") for name in settings.reranker):
         options = {k: v for k, v in llm_options(args).items() if v is not None}
         settings.reranker_options = {**options, **settings.reranker_options}

@@ -173,7 +173,6 @@ class Searcher:
         self.retrievers, self.engine, self.rerank_depth = list(retrievers), engine, rerank_depth
         # Retrievers are not promised to be thread-safe: searches run one at a time, off the event loop.
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rankwise-search")
-        self.num_documents = sum(len(getattr(r, "docids", ())) for r in self.retrievers[:1])
 
     def retrieve(self, query: str, k: int) -> Ranking:
         q = [Query("q", query)]
@@ -192,9 +191,11 @@ class Searcher:
         first = dict(zip(ranking.docids, ranking.scores.tolist()))
         if not rerank or not len(ranking):
             return ranking.top(top_n), first, None
-        texts = ranking.texts if ranking.texts is not None else [""] * len(ranking)
-        scored = await self.engine.rerank(query, list(texts), max_tokens, timeout)
-        reranked = Ranking("q", ranking.docids, scored.scores, texts)
+        if ranking.texts is None:
+            raise ValueError("the index holds no document texts, so its results cannot be reranked; search "
+                             "without rerank, or rebuild the index from a corpus")
+        scored = await self.engine.rerank(query, list(ranking.texts), max_tokens, timeout)
+        reranked = Ranking("q", ranking.docids, scored.scores, ranking.texts)
         return reranked.top(top_n), first, scored
 
     def close(self) -> None:
