@@ -26,7 +26,9 @@ def register(sub) -> None:
                    help="PyStemmer algorithm, or 'none' (default: porter, as Lucene/Pyserini; 'english' = Snowball)")
     p.add_argument("--stopwords", default="en", choices=["en", "none"], help="stop word list (default: en, Lucene's 33)")
     p.add_argument("--language", default="auto", choices=["auto", "en", "zh", "ja", "ko"],
-                   help="auto (default) bigrams Chinese/Japanese/Korean runs found in the text; en turns that off")
+                   help="auto (default) cuts Chinese/Japanese/Korean runs found in the text; en turns that off")
+    p.add_argument("--cjk", default="unigram+bigram", choices=["unigram+bigram", "bigram"],
+                   help="CJK runs become characters and overlapping pairs (default) or pairs only (Lucene CJKAnalyzer)")
     p.add_argument("--rm3", action="store_true",
                    help="BM25 with RM3 pseudo-relevance feedback (Pyserini's defaults: 10 docs, 10 terms, weight 0.5)")
     p.add_argument("--fb-docs", type=int, default=10, help="RM3 feedback documents (default: 10)")
@@ -101,7 +103,7 @@ def build_retriever(args, dataset):
 
     def bm25():
         tokenizer = Tokenizer(language=args.language, stemmer=None if args.stemmer == "none" else args.stemmer,
-                              stopwords=None if args.stopwords == "none" else args.stopwords)
+                              stopwords=None if args.stopwords == "none" else args.stopwords, cjk=args.cjk)
         return BM25Retriever(k1=args.k1, b=args.b, tokenizer=tokenizer)
 
     if args.retriever == "hybrid":
