@@ -5,7 +5,8 @@ import sys
 import time
 from pathlib import Path
 
-from rankwise.cli.options import add_llm_options, llm_options, load_candidates
+from rankwise.checks import positive_int
+from rankwise.cli.options import add_llm_options, check_writable, llm_options, load_candidates
 
 
 def register(sub) -> None:
@@ -41,10 +42,17 @@ def register(sub) -> None:
 
     p = sub.add_parser("rerank", help="rerank candidates (RankGPT-style JSON, or a TREC run with --dataset)")
     p.add_argument("candidates", metavar="CANDIDATES", help="RankGPT-style JSON with texts, or a TREC run")
-    p.add_argument("--reranker", default="bm25", help="reranker name (see `rankwise rerankers`; default: bm25)")
+    p.add_argument("--reranker", default="bm25",
+                   help="reranker name (see `rankwise rerankers`; default: bm25), or a model name or folder whose "
+                        "family is read from its config (cross-encoder/ms-marco-MiniLM-L-12-v2, BAAI/bge-reranker-base)")
+    p.add_argument("--model", metavar="NAME_OR_PATH",
+                   help="the model of a cross-encoder, colbert, monot5 or rankt5 reranker (hub name, folder, kit name)")
     p.add_argument("--dataset", metavar="DATASET_DIR", help="BEIR folder giving query and document texts for a TREC run")
     p.add_argument("--split", default="test", help="qrels split whose queries to rerank (default: test)")
     p.add_argument("--top-k", type=int, default=100, help="rerank each query's top-k candidates (default: 100)")
+    p.add_argument("--skip-missing-queries", action="store_true",
+                   help="rerank the queries of a TREC run that the dataset's split has, leaving the others out "
+                        "(default: an error naming them)")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write")
     add_llm_options(p)
     p.set_defaults(func=cmd_rerank)
@@ -131,6 +139,8 @@ def cmd_retrieve(args) -> int:
 
     if args.rm3 and args.retriever != "bm25":
         raise ValueError("--rm3 expands BM25 queries: use it with --retriever bm25")
+    positive_int("--top-k", args.top_k)
+    check_writable(args.output)
     dataset = read_beir(args.dataset, args.split)
     start = time.perf_counter()
     retriever, what = build_retriever(args, dataset)
@@ -155,8 +165,12 @@ def cmd_rerank(args) -> int:
     from rankwise.io import write_run
     from rankwise.rerank import get_reranker
 
-    queries, candidates = load_candidates(args.candidates, args.dataset, args.split)
-    reranker = get_reranker(args.reranker, **(llm_options(args) if args.reranker.startswith("llm:") else {}))
+    positive_int("--top-k", args.top_k)
+    check_writable(args.output)
+    queries, candidates = load_candidates(args.candidates, args.dataset, args.split,
+                                          missing_queries="skip" if args.skip_missing_queries else "error")
+    options = llm_options(args) if args.reranker.startswith("llm:") else {}
+    reranker = get_reranker(args.reranker, model=args.model, **options)
     start = time.perf_counter()
     run = reranker(queries, candidates.top(args.top_k))
     elapsed = time.perf_counter() - start
@@ -174,6 +188,7 @@ def cmd_rerank(args) -> int:
 def cmd_fuse(args) -> int:
     from rankwise.fuse import fuse_files
 
+    check_writable(args.output)
     fuse_files(args.runs, args.output, args.method, weights=args.weights, rrf_k=args.rrf_k, norm=args.norm,
                depth=args.depth, top=args.top, train_qrels=args.train_qrels, train_queries=args.train_queries,
                metric=args.metric, setting=args.setting, save_setting=args.save_setting,
