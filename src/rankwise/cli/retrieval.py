@@ -6,7 +6,12 @@ import time
 from pathlib import Path
 
 from rankwise.checks import positive_int
-from rankwise.cli.options import add_llm_options, check_writable, llm_options, load_candidates
+from rankwise.cli.options import (
+    add_llm_options,
+    check_writable,
+    llm_options,
+    load_candidates,
+)
 
 
 def register(sub) -> None:
