@@ -407,3 +407,37 @@ def test_rerankers_by_model_name_are_served_with_best_passage_scoring():
     assert model_name(by_model, reranker) == name
     truncating = build_reranker(ServeSettings(reranker="cross-encoder", reranker_options={"long_documents": "truncate"}))
     assert truncating.long_documents == "truncate"
+
+
+@pytest.mark.parametrize("origins", [[], ["http://app.example"]])
+def test_cors_is_off_unless_origins_are_named(tmp_path, origins):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from rankwise.rerank import get_reranker
+    from rankwise.serve.app import create_app
+    from rankwise.serve.engine import RerankEngine
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("a-key-for-the-browser\n", encoding="utf-8")
+    settings = ServeSettings(reranker="bm25", cors_origins=origins, api_key_file=str(keys))
+    app = create_app(settings, RerankEngine(get_reranker("bm25"), settings), model_id="bm25",
+                     api_keys=ApiKeys.from_file(keys))
+    with TestClient(app) as client:
+        preflight = client.options("/v2/rerank", headers={
+            "Origin": "http://app.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        call = client.post("/v2/rerank", headers={"Origin": "http://app.example",
+                                                  "Authorization": "Bearer a-key-for-the-browser"},
+                           json={"model": "bm25", "query": "zebras", "documents": ["zebras eat grass", "stocks"]})
+        other = client.options("/v2/rerank", headers={"Origin": "http://evil.example",
+                                                      "Access-Control-Request-Method": "POST"})
+    assert call.status_code == 200 and call.json()["results"][0]["index"] == 0
+    if origins:
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "http://app.example"
+        assert call.headers["access-control-allow-origin"] == "http://app.example"
+        assert "access-control-allow-origin" not in other.headers
+    else:
+        assert "access-control-allow-origin" not in preflight.headers
+        assert "access-control-allow-origin" not in call.headers
