@@ -15,7 +15,7 @@ queries mark the query with a round number), so neither side gains from scoring 
 
 In-process baseline, measured right before each configuration (so both see the same machine load): the same
 reranker (``CrossEncoderReranker(long_documents="maxp")``, as the service builds it) scoring the same requests' pairs
-in one call (pooled across queries: its fastest use). "errors" counts every answer that was not 200; with fewer
+in one call (pooled across queries: its fastest use; ``--baseline-pairs N``: the first N of them). "errors" counts every answer that was not 200; with fewer
 clients than the queue bound (64) there should be none.
 """
 from __future__ import annotations
@@ -124,6 +124,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=2000, help="pairs per configuration at least (default 2000)")
     parser.add_argument("--rounds", type=int, default=3, help="requests per client at least (default 3)")
     parser.add_argument("--seconds", type=float, default=300, help="no new request after this (default 300)")
+    parser.add_argument("--baseline-pairs", type=int, help="in-process baseline on the first N of those pairs only "
+                        "(default: all; a sample is enough for a rate, and saves time on a slow machine)")
     parser.add_argument("--serve-args", nargs="*", default=[], help="more `rankwise serve` flags")
     args = parser.parse_args()
 
@@ -142,7 +144,8 @@ def main() -> None:
             for clients in args.clients:
                 count = max(args.rounds * clients, -(-args.pairs // docs))
                 requests = make_requests(pool, docs, count)
-                baseline = in_process(reranker, requests)
+                sample = requests[:-(-args.baseline_pairs // docs)] if args.baseline_pairs else requests
+                baseline = in_process(reranker, sample)
                 httpx.post(server.url + "/rerank", json={"query": "warm up", "texts": requests[0][1]}, timeout=900)
                 result = load_run(server.url, requests, clients, args.seconds)
                 rows.append((clients, docs, result, baseline))
