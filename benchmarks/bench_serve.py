@@ -21,6 +21,7 @@ clients than the queue bound (64) there should be none.
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
 import os
 import platform
@@ -112,7 +113,9 @@ def load_run(url: str, requests, clients: int, seconds: float) -> dict:
             f.result()
     elapsed = time.perf_counter() - start
     ok = [n for s, n in statuses if s == 200]
+    codes = collections.Counter(s for s, _ in statuses if s != 200)
     return {"requests": len(statuses), "errors": len(statuses) - len(ok), "elapsed": elapsed,
+            "codes": ", ".join(f"{c or 'no answer'}: {n}" for c, n in sorted(codes.items())),
             "rps": len(ok) / elapsed, "pairs_per_s": sum(ok) / elapsed,
             "p50": float(np.percentile(latencies, 50)), "p99": float(np.percentile(latencies, 99))}
 
@@ -151,7 +154,8 @@ def main() -> None:
                 rows.append((clients, docs, result, baseline))
                 print(f"  {clients:3d} clients x {docs:3d} docs: {result['rps']:.2f} req/s, "
                       f"{result['pairs_per_s']:.1f} pairs/s (in-process {baseline:.1f}), p50 {result['p50']:.2f} s, "
-                      f"p99 {result['p99']:.2f} s, {result['requests']} requests, {result['errors']} errors", flush=True)
+                      f"p99 {result['p99']:.2f} s, {result['requests']} requests, {result['errors']} errors "
+                      f"{('(' + result['codes'] + ')') if result['codes'] else ''}", flush=True)
         server_rss = _vm_hwm(server.process.pid)
     print()
     print("| clients | docs/request | requests/s | pairs/s | p50 latency | p99 latency | errors | in-process pairs/s "
@@ -159,7 +163,8 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for clients, docs, r, baseline in rows:
         print(f"| {clients} | {docs} | {r['rps']:.2f} | {r['pairs_per_s']:.1f} | {r['p50']:.2f} s | "
-              f"{r['p99']:.2f} s | {r['errors']} / {r['requests']} | {baseline:.1f} | "
+              f"{r['p99']:.2f} s | {r['errors']} / {r['requests']}{' (' + r['codes'] + ')' if r['codes'] else ''} | "
+              f"{baseline:.1f} | "
               f"{r['pairs_per_s'] / baseline:.2f} |")
     print()
     print(f"peak RSS: service {server_rss} MB, this process (clients + in-process model) "
