@@ -98,6 +98,7 @@ def test_search_scores_follow_the_formulas(encoder, retriever):
         expected = {d: 0.5 * dn.get(d, 0.0) + 0.5 * sn.get(d, 0.0) for d in set(dn) | set(sn)}
         assert hybrid[q.qid].to_dict() == pytest.approx(expected, abs=1e-9)
         assert hybrid[q.qid].texts[0] == next(d.contents for d in DOCS if d.docid == hybrid[q.qid].docids[0])
+    assert retriever.search_modes(QUERIES, k=6) == {"dense": dense, "sparse": sparse, "hybrid": hybrid}
     # the tiny model still finds the zebra passage for the zebra question
     assert hybrid["q1"].docids[0] in ("d1", "d3")
 

@@ -353,26 +353,37 @@ class PromptRepsRetriever(Retriever):
 
     # --- searching --------------------------------------------------------------------------------------------
     def search(self, queries: Sequence[Query] | Sequence[str] | Query | str, k: int = 1000) -> Run:
-        """Top-``k`` documents per query (hybrid: the fusion of each list's top ``max(k, depth)``)."""
+        """Top-``k`` documents per query in this retriever's mode (hybrid: the fusion of each list's top
+        ``max(k, depth)``)."""
+        return self.search_modes(queries, k, modes=(self.mode,))[self.mode]
+
+    def search_modes(self, queries, k: int = 1000, modes: Sequence[str] = MODES) -> dict[str, Run]:
+        """Runs of several modes from one encoding of the queries: ``{"hybrid": run, "dense": run, ...}``."""
         k = check_k(k)
+        unknown = set(modes) - set(MODES)
+        if unknown:
+            raise ValueError(f"modes must be among {', '.join(map(repr, MODES))}; got {sorted(unknown)}")
         if self.vectors is None:
             raise RuntimeError("this PromptRepsRetriever has no index yet: call .index(documents), "
                                ".from_dataset(dataset) or PromptRepsRetriever.load(path) before searching")
         queries = as_queries(queries)
         if not queries:
-            return Run(name=self.name)
+            return {mode: Run(name=self.name) for mode in modes}
         q_dense, q_sparse = self.encoder.encode([q.text for q in queries], "query", desc="promptreps encode queries")
-        depth = k if self.mode != "hybrid" else max(k, self.depth)
-        dense = self._search_dense(queries, q_dense, depth) if self.mode != "sparse" else None
-        sparse = self._search_sparse(queries, q_sparse, depth) if self.mode != "dense" else None
-        if self.mode == "dense":
-            return dense
-        if self.mode == "sparse":
-            return sparse
-        from rankwise.fuse import fuse_runs
+        depth = max(k, self.depth) if "hybrid" in modes else k
+        lists = {}
+        if set(modes) & {"dense", "hybrid"}:
+            lists["dense"] = self._search_dense(queries, q_dense, depth)
+        if set(modes) & {"sparse", "hybrid"}:
+            lists["sparse"] = self._search_sparse(queries, q_sparse, depth)
+        out = {mode: lists[mode].top(k) for mode in modes if mode != "hybrid"}
+        if "hybrid" in modes:
+            from rankwise.fuse import fuse_runs
 
-        return fuse_runs([dense, sparse], "combsum", norm="minmax", weights=[self.alpha, 1.0 - self.alpha], top=k,
-                         queries=[q.qid for q in queries], name=self.name)
+            out["hybrid"] = fuse_runs([lists["dense"], lists["sparse"]], "combsum", norm="minmax",
+                                      weights=[self.alpha, 1.0 - self.alpha], top=k,
+                                      queries=[q.qid for q in queries], name=self.name)
+        return out
 
     def _ranking(self, qid: str, idx: np.ndarray, scores: np.ndarray) -> Ranking:
         if isinstance(self._texts_by_index, np.ndarray):
