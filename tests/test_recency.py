@@ -91,7 +91,8 @@ def test_scores_are_relevance_times_recency_to_the_weight():
 
 def test_decays():
     ages = np.array([0.0, 15.0, 30.0, 400.0])
-    assert RecencyReranker(None, {}, half_life_days=30).decay(ages) == pytest.approx([1, 2 ** -0.5, 0.5, 0.5 ** (40 / 3)])
+    expected = [1, 2 ** -0.5, 0.5, 0.5 ** (40 / 3)]
+    assert RecencyReranker(None, {}, half_life_days=30).decay(ages) == pytest.approx(expected)
     assert RecencyReranker(None, {}, decay="linear", horizon_days=60).decay(ages) == pytest.approx([1, 0.75, 0.5, 0])
     curve = RecencyReranker(None, {}, decay="curve", curve=[(0, 1.0), (10, 0.2), (100, 0.1)]).decay(ages)
     assert curve == pytest.approx([1.0, 0.2 - 0.1 * 5 / 90, 0.2 - 0.1 * 20 / 90, 0.1])
@@ -105,7 +106,8 @@ def test_bad_input():
     with pytest.raises(ValueError, match="query 'q2' has no date.*reference_date"):
         RecencyReranker(None, DOCS)([Query("q2", "interest rates")], Run([Ranking("q2", ["a"], [1.0])]))
     # a reference date dates every query that has none
-    out = RecencyReranker(None, DOCS, reference_date=ASKED)([Query("q2", "x")], Run([Ranking("q2", ["a", "f"], [1, 2])]))
+    dated = RecencyReranker(None, DOCS, reference_date=ASKED)
+    out = dated([Query("q2", "x")], Run([Ranking("q2", ["a", "f"], [1, 2])]))
     assert out["q2"].docids == ["a"]
     with pytest.raises(ValueError, match="weight must be >= 0"):
         RecencyReranker(None, DOCS, weight=-1)

@@ -112,7 +112,8 @@ def test_cli_writes_the_run_and_the_rewrites(tmp_path, smol, capsys):
     folder = tmp_path / "zoo"
     write_beir(Dataset("zoo", {d.docid: d for d in DOCS}, QUERIES, Qrels({"q1": {"d2": 1}, "q2": {"d3": 1}})), folder)
     template = tmp_path / "short.json"
-    template.write_text(json.dumps({**TEMPLATES["expand"].__dict__, "name": "short", "max_tokens": 8}), encoding="utf-8")
+    short = {**TEMPLATES["expand"].__dict__, "name": "short", "max_tokens": 8}
+    template.write_text(json.dumps(short), encoding="utf-8")
     out = tmp_path / "rewritten.run"
     assert main(["retrieve", str(folder), "--rewrite", str(template), "-o", str(out)]) == 0
     assert "rewrote 2 queries with short" in capsys.readouterr().err

@@ -32,8 +32,8 @@ def read_corpus_jsonl(path: PathLike, id_field: str = "_id") -> dict[str, Docume
         docid = field(path, number, obj, id_field)
         if docid in docs:
             raise FormatError(path, number, f"document id {docid!r} appears twice")
-        docs[docid] = Document(docid, field(path, number, obj, "text"), field(path, number, obj, "title", required=False),
-                               date_field(path, number, obj))
+        docs[docid] = Document(docid, field(path, number, obj, "text"),
+                               field(path, number, obj, "title", required=False), date_field(path, number, obj))
     return docs
 
 

@@ -120,6 +120,7 @@ class RecencyReranker(Reranker):
         self.dates = document_dates(documents) if documents is not None else {}
         self.reference_date = None if reference_date is None else parse_date(reference_date)
         self.counts: Counter = Counter()
+        self._warned = False
         inner = "scores" if relevance is None else getattr(relevance, "name", type(relevance).__name__)
         self.name = f"recency({inner}, w={self.weight:g})"
 
@@ -156,7 +157,8 @@ class RecencyReranker(Reranker):
 
     def rerank_batch(self, queries: Sequence[Query], run: Run) -> Run:
         kept_runs: dict[str, Ranking] = {}
-        recency: dict[str, np.ndarray] = {}
+        recency: dict[str, dict[str, float]] = {}
+        counts: Counter = Counter()  # this call's; self.counts adds up every call
         for q in queries:
             candidates = run.get(q.qid)
             if not candidates:
@@ -165,10 +167,10 @@ class RecencyReranker(Reranker):
             rec, future = self.recency(qdate, candidates.docids)
             keep = np.flatnonzero(~future)
             texts = candidates.texts
-            self.counts["queries"] += 1
-            self.counts["candidates"] += len(candidates)
-            self.counts["future_dropped"] += int(future.sum())
-            self.counts["undated"] += sum(1 for d in candidates.docids if self.dates.get(d) is None)
+            counts["queries"] += 1
+            counts["candidates"] += len(candidates)
+            counts["future_dropped"] += int(future.sum())
+            counts["undated"] += sum(1 for d in candidates.docids if self.dates.get(d) is None)
             kept_runs[q.qid] = Ranking(q.qid, [candidates.docids[i] for i in keep], candidates.scores[keep],
                                        None if texts is None else [texts[i] for i in keep], sort=False)
             recency[q.qid] = dict(zip(kept_runs[q.qid].docids, rec[keep]))
@@ -184,9 +186,10 @@ class RecencyReranker(Reranker):
             rec = np.array([recency[q.qid][d] for d in ranking.docids])
             scores = relevance * np.power(rec, self.weight) if self.weight else relevance
             out[q.qid] = Ranking(q.qid, ranking.docids, scores, ranking.texts)
-        out.meta["recency"] = dict(self.counts)
-        if self.counts["undated"] and not getattr(self, "_warned", False):
-            warnings.warn(f"{self.name}: {self.counts['undated']} candidate(s) have no date; they are kept with "
+        self.counts.update(counts)
+        out.meta["recency"] = {k: counts[k] for k in ("queries", "candidates", "future_dropped", "undated")}
+        if counts["undated"] and not self._warned:  # once per reranker: the counts say the rest
+            warnings.warn(f"{self.name}: {counts['undated']} candidate(s) have no date; they are kept with "
                           f"recency {self.undated:g}", RuntimeWarning, stacklevel=2)
             self._warned = True
         return out

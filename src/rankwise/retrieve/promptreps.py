@@ -117,8 +117,8 @@ class PromptRepsEncoder:
         prompts: a :class:`PromptRepsPrompts` (default: the paper's).
     """
 
-    def __init__(self, model: "str | os.PathLike | LocalLLM" = DEFAULT_MODEL, *, max_length: int = 512, top_k: int = 128,
-                 batch_size: int = 8, prompts: PromptRepsPrompts | dict | None = None, device: str | None = None,
+    def __init__(self, model: "str | os.PathLike | LocalLLM" = DEFAULT_MODEL, *, max_length: int = 512,
+                 top_k: int = 128, batch_size: int = 8, prompts: PromptRepsPrompts | dict | None = None, device: str | None = None,
                  dtype: str | None = None):
         positive_int("max_length", max_length, hint="tokens")
         positive_int("top_k", top_k)
@@ -244,7 +244,8 @@ def _load_causal_lm(model, device: str | None, dtype: str | None):
                 a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures)):
             raise ValueError(f"{model!r} ({resolved.path}) is a {', '.join(architectures) or 'encoder-decoder'} "
                              "model: PromptReps needs a decoder-only causal LM whose last hidden state predicts the "
-                             "next token (e.g. HuggingFaceTB/SmolLM2-135M-Instruct, meta-llama/Meta-Llama-3-8B-Instruct)")
+                             "next token (e.g. HuggingFaceTB/SmolLM2-135M-Instruct, "
+                             "meta-llama/Meta-Llama-3-8B-Instruct)")
     from rankwise.rerank.llm.local import LocalLLM
 
     try:
