@@ -2,14 +2,15 @@
 OpenAI-protocol server. Nothing here is meant for production use.
 
 - :class:`OracleJudge`, :class:`NoisyJudge` (:mod:`rankwise.testing.judges`): LLM engines whose answers come from
-  relevance labels, so that the *algorithm* of an LLM reranker can be checked against known answers.
+  relevance labels, so that the *algorithm* of an LLM reranker can be checked against known answers;
+  :class:`ScriptedLLM`, an engine whose generated answers are given (for query rewriting).
 - :class:`OpenAIServer` (:mod:`rankwise.testing.openai_server`): a local transformers model served over the OpenAI
   protocol on loopback (``python -m rankwise.testing.openai_server``), with fault injection; imported on use
   (it needs the ``llm`` extra).
 - :class:`ServeProcess` (:mod:`rankwise.testing.serve_process`): ``rankwise serve`` as a subprocess on a free
   loopback port, always stopped (SIGTERM, then SIGKILL).
 """
-from rankwise.testing.judges import NoisyJudge, OracleJudge
+from rankwise.testing.judges import NoisyJudge, OracleJudge, ScriptedLLM
 
 
 def __getattr__(name: str):
@@ -24,4 +25,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["OracleJudge", "NoisyJudge", "OpenAIServer", "ServeProcess"]
+__all__ = ["OracleJudge", "NoisyJudge", "ScriptedLLM", "OpenAIServer", "ServeProcess"]
