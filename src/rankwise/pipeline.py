@@ -175,6 +175,25 @@ def rerank_in_chunks(queries: Sequence[Query], run: Run, max_candidates: int, re
     return Run((out[qid] for qid in dict.fromkeys(q.qid for q in queries)), name=name)
 
 
+def score_texts(reranker: Stage, requests: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
+    """Scores of plain texts with any reranking stage: for each ``(query, texts)``, the scores of ``texts`` in the
+    order given. All requests go through one call (as separate queries), so rerankers that batch across queries
+    (the cross-encoder) batch them; used by the HTTP service and the LangChain / LlamaIndex adapters."""
+    queries = [Query(str(i), query) for i, (query, _) in enumerate(requests)]
+    run = Run(Ranking(str(i), [str(k) for k in range(len(texts))], np.zeros(len(texts)), list(texts), sort=False)
+              for i, (_, texts) in enumerate(requests))
+    out = reranker(queries, run)
+    results = []
+    for i, (_, texts) in enumerate(requests):
+        ranking = out[str(i)]
+        scores = np.full(len(texts), np.nan)
+        scores[np.asarray(ranking.docids, dtype=np.int64)] = ranking.scores
+        if np.isnan(scores).any():
+            raise RuntimeError(f"{reranker} returned {len(ranking)} of the {len(texts)} documents it was given")
+        results.append(scores)
+    return results
+
+
 def require_texts(candidates: Ranking, stage: Stage) -> list[str]:
     if candidates.texts is None:
         raise ValueError(

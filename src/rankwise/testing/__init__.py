@@ -7,6 +7,8 @@ OpenAI-protocol server. Nothing here is meant for production use.
 - :class:`OpenAIServer` (:mod:`rankwise.testing.openai_server`): a local transformers model served over the OpenAI
   protocol on loopback (``python -m rankwise.testing.openai_server``), with fault injection; imported on use
   (it needs the ``llm`` extra).
+- :class:`ServeProcess` (:mod:`rankwise.testing.serve_process`): ``rankwise serve`` as a subprocess on a free
+  loopback port, always stopped (SIGTERM, then SIGKILL).
 """
 from rankwise.testing.judges import NoisyJudge, OracleJudge, ScriptedLLM
 
@@ -16,7 +18,11 @@ def __getattr__(name: str):
         from rankwise.testing.openai_server import OpenAIServer
 
         return OpenAIServer
+    if name == "ServeProcess":
+        from rankwise.testing.serve_process import ServeProcess
+
+        return ServeProcess
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["OracleJudge", "NoisyJudge", "ScriptedLLM", "OpenAIServer"]
+__all__ = ["OracleJudge", "NoisyJudge", "ScriptedLLM", "OpenAIServer", "ServeProcess"]
