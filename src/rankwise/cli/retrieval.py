@@ -5,7 +5,15 @@ import sys
 import time
 from pathlib import Path
 
-from rankwise.cli.options import add_llm_options, llm_options, load_candidates
+from rankwise.cli.options import (
+    add_llm_options,
+    add_run_options,
+    llm_options,
+    load_candidates,
+    ray_options,
+    run_settings,
+    write_output,
+)
 
 
 def register(sub) -> None:
@@ -35,6 +43,9 @@ def register(sub) -> None:
     p.add_argument("--index", metavar="DIR", help="load the index from DIR if it exists (its settings win), "
                    "else build it and save it there")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write (.gz compresses)")
+    p.add_argument("--shard-size", type=int, default=4096, metavar="N",
+                   help="documents per encoding unit (journal record, Ray task; default: 4096)")
+    add_run_options(p, "document shards")
     p.set_defaults(func=cmd_retrieve)
 
     p = sub.add_parser("rerank", help="rerank candidates (RankGPT-style JSON, or a TREC run with --dataset)")
@@ -44,7 +55,10 @@ def register(sub) -> None:
     p.add_argument("--split", default="test", help="qrels split whose queries to rerank (default: test)")
     p.add_argument("--top-k", type=int, default=100, help="rerank each query's top-k candidates (default: 100)")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write")
+    p.add_argument("--unit-size", type=int, default=1, metavar="N",
+                   help="queries per unit (journal record, Ray task; default: 1)")
     add_llm_options(p)
+    add_run_options(p, "queries")
     p.set_defaults(func=cmd_rerank)
 
     p = sub.add_parser("fuse", help="fuse TREC runs (RRF, CombSUM/MNZ/MAX/ANZ, Borda), weights given or learned")
@@ -96,7 +110,8 @@ def build_retriever(args, dataset):
     )
 
     index_dir = Path(args.index) if args.index else None
-    encoding = {"cache": args.cache, **({"batch_size": args.batch_size} if args.batch_size else {})}
+    encoding = {"cache": args.cache, "shard_size": args.shard_size,
+                **({"batch_size": args.batch_size} if args.batch_size else {})}
     model = args.model or DEFAULT_MODELS.get(args.retriever)
 
     def bm25():
@@ -124,14 +139,36 @@ def build_retriever(args, dataset):
     return retriever, what
 
 
+RETRIEVE_SETTINGS = ("retriever", "model", "ann", "batch_size", "split", "top_k", "k1", "b", "stemmer", "stopwords",
+                     "language", "rm3", "fb_docs", "fb_terms", "original_query_weight", "shard_size")
+
+
 def cmd_retrieve(args) -> int:
-    from rankwise.io import read_beir, write_run
+    from rankwise.distributed import executing
+    from rankwise.io import read_beir
 
     if args.rm3 and args.retriever != "bm25":
         raise ValueError("--rm3 expands BM25 queries: use it with --retriever bm25")
+    ray = ray_options(args)
+    encodes = args.retriever != "bm25"
+    if not encodes and (ray is not None or args.resume or args.journal):
+        raise ValueError("--ray, --resume and --journal apply to retrieval that encodes the corpus (--retriever "
+                         "dense, splade or hybrid); BM25 indexes SciFact-size corpora in about a second "
+                         "(docs/scaling.md)")
     dataset = read_beir(args.dataset, args.split)
     start = time.perf_counter()
-    retriever, what = build_retriever(args, dataset)
+    if encodes:
+        root = Path(args.dataset)
+        settings = run_settings(args, RETRIEVE_SETTINGS, [("corpus", next(root.glob("corpus.jsonl*"), None)),
+                                                          ("queries", next(root.glob("queries.jsonl*"), None))])
+        with executing("ray" if ray else "local", journal=args.journal or args.output + ".journal",
+                       resume=args.resume, settings=settings, ray=ray) as execution:
+            retriever, what = build_retriever(args, dataset)
+        if execution.reused:
+            what += f" ({execution.reused} shard(s) from the journal)"
+    else:
+        execution = None
+        retriever, what = build_retriever(args, dataset)
     indexed = time.perf_counter()
     if args.rm3:
         from rankwise.feedback import RM3
@@ -143,24 +180,53 @@ def cmd_retrieve(args) -> int:
     else:
         run = retriever.search(dataset.queries, k=args.top_k)
     searched = time.perf_counter()
-    write_run(run, args.output, tag=f"rankwise-{args.retriever}{'-rm3' if args.rm3 else ''}")
+    write_output(run, args.output, tag=f"rankwise-{args.retriever}{'-rm3' if args.rm3 else ''}")
+    if execution is not None:
+        execution.journal.finish()
     print(f"{what} in {indexed - start:.1f}s; searched {len(dataset.queries):,} queries in "
           f"{searched - indexed:.1f}s; wrote {run.num_candidates:,} lines to {args.output}", file=sys.stderr)
     return 0
 
 
+RERANK_SETTINGS = ("reranker", "split", "top_k", "unit_size", "llm", "llm_model", "window", "step", "passes", "method",
+                   "k", "set_size", "mode", "template", "max_passage_tokens")
+
+
 def cmd_rerank(args) -> int:
-    from rankwise.io import write_run
+    from rankwise.checks import positive_int
+    from rankwise.distributed import executing
+    from rankwise.distributed.execution import DeferredReranker
     from rankwise.rerank import get_reranker
 
+    positive_int("--unit-size", args.unit_size)
+    ray = ray_options(args)
     queries, candidates = load_candidates(args.candidates, args.dataset, args.split)
-    reranker = get_reranker(args.reranker, **(llm_options(args) if args.reranker.startswith("llm:") else {}))
+    options = llm_options(args) if args.reranker.startswith("llm:") else {}
+    endpoints = [u.strip() for u in (options.get("llm") or "").split(",") if u.strip()]
+    if len(endpoints) > 1:  # a pool of OpenAI-compatible endpoints serving the same model
+        if not all(u.startswith(("http://", "https://")) for u in endpoints):
+            raise ValueError(f"--llm with several values takes OpenAI-compatible URLs only; got {options['llm']!r}")
+        options["llm"] = endpoints[0]
+    else:
+        endpoints = []
+    if ray is not None:  # the model loads in the Ray actors, not here
+        reranker = DeferredReranker(args.reranker, endpoints=endpoints, **options)
+    else:
+        reranker = get_reranker(args.reranker, **options)
+        reranker.endpoints = endpoints
+    settings = run_settings(args, RERANK_SETTINGS, [("candidates", args.candidates)] + (
+        [("corpus", next(Path(args.dataset).glob("corpus.jsonl*"), None))] if args.dataset else []))
     start = time.perf_counter()
-    run = reranker(queries, candidates.top(args.top_k))
+    with executing("ray" if ray else "local", journal=args.journal or args.output + ".journal", resume=args.resume,
+                   settings=settings, ray=ray, unit_size=args.unit_size) as execution:
+        run = reranker(queries, candidates.top(args.top_k))
     elapsed = time.perf_counter() - start
-    write_run(run, args.output, tag=f"rankwise-{args.reranker}")
+    write_output(run, args.output, tag=f"rankwise-{args.reranker}")
+    execution.journal.finish()
+    reused = f"; {execution.reused} unit(s) from the journal" if execution.reused else ""
     print(f"reranked the top-{args.top_k} of {len(queries):,} queries with {args.reranker} in {elapsed:.1f}s "
-          f"({run.num_candidates / max(elapsed, 1e-9):,.0f} candidates/s); wrote {args.output}", file=sys.stderr)
+          f"({run.num_candidates / max(elapsed, 1e-9):,.0f} candidates/s{reused}); wrote {args.output}",
+          file=sys.stderr)
     costs = getattr(reranker, "costs", None)  # LLM rerankers: what every call cost
     if costs is not None:
         print(costs.table(), file=sys.stderr)

@@ -81,7 +81,11 @@ def get_reranker(name: str, **options) -> Reranker:
     except KeyError:
         known = ", ".join(RERANKERS)
         raise ValueError(f"unknown reranker {name!r}; known: {known}") from None
-    return factory(**options)
+    reranker = factory(**options)
+    from rankwise.distributed.units import Recipe
+
+    reranker.recipe = Recipe(get_reranker, name, **options)  # how a Ray worker builds its own copy
+    return reranker
 
 
 def best_available_reranker() -> Reranker:

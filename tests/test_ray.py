@@ -1,0 +1,127 @@
+"""The Ray backend gives the single-process output exactly (same scores, same order, same TREC bytes): corpus encoding
+(dense, SPLADE) and reranking (cross-encoder, ColBERT, LLM strategies through a pool of OpenAI-compatible endpoints),
+from Python and from the CLI, on a local 2-CPU cluster started once for the whole test session."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO_ROOT
+
+ray = pytest.importorskip("ray", reason="the Ray backend needs: pip install 'rankwise[ray]'")
+
+from rankwise.cli import main  # noqa: E402
+from rankwise.distributed import RayOptions, executing  # noqa: E402
+from rankwise.io import read_beir  # noqa: E402
+
+DEMO = REPO_ROOT / "src" / "rankwise" / "demo_data"
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """One local Ray cluster for the session: 2 CPUs, a small object store (the machine is shared)."""
+    from rankwise.distributed.ray_runner import connect
+
+    connect(RayOptions(init_options={"num_cpus": 2, "object_store_memory": 150 * 1024 ** 2}))
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return read_beir(DEMO, "test")
+
+
+def ray_backend(workers=2):
+    return executing("ray", ray=RayOptions(workers=workers))
+
+
+def test_dense_encoding_on_ray_gives_the_same_vectors(cluster, demo):
+    from rankwise.retrieve import DenseRetriever
+
+    local = DenseRetriever("BAAI/bge-small-en-v1.5", shard_size=50).index(demo.corpus)
+    with ray_backend() as execution:
+        remote = DenseRetriever("BAAI/bge-small-en-v1.5", shard_size=50).index(demo.corpus)
+    assert execution.computed == 5  # 228 documents in shards of 50
+    assert remote.vectors.dtype == np.float32 and np.array_equal(local.vectors, remote.vectors)
+    assert local.search(demo.queries, k=10) == remote.search(demo.queries, k=10)
+
+
+def test_splade_encoding_on_ray_gives_the_same_matrix(cluster, demo):
+    pytest.importorskip("torch")
+    from rankwise.retrieve import SpladeRetriever
+
+    docs = demo.documents[:60]
+    local = SpladeRetriever("splade-tiny", shard_size=25).index(docs)
+    with ray_backend():
+        remote = SpladeRetriever("splade-tiny", shard_size=25).index(docs)
+    assert (local.doc_terms != remote.doc_terms).nnz == 0 and local.doc_terms.nnz > 0
+
+
+def test_cli_rerank_on_ray_writes_the_same_bytes(cluster, tmp_path):
+    candidates = tmp_path / "bm25.run"
+    assert main(["retrieve", str(DEMO), "-o", str(candidates), "--top-k", "8"]) == 0
+    common = ["rerank", str(candidates), "--dataset", str(DEMO), "--reranker", "cross-encoder", "--top-k", "8"]
+    assert main(common + ["-o", str(tmp_path / "local.run")]) == 0
+    assert main(common + ["-o", str(tmp_path / "ray.run"), "--ray", cluster, "--workers", "2",
+                          "--unit-size", "3"]) == 0
+    local, remote = (tmp_path / "local.run").read_bytes(), (tmp_path / "ray.run").read_bytes()
+    assert remote == local and local.count(b"\n") == 30 * 8
+    assert not (tmp_path / "ray.run.journal").exists()  # finished runs leave no journal
+
+
+def test_pipeline_run_on_ray(cluster, demo):
+    from rankwise.rerank import get_reranker
+    from rankwise.retrieve import BM25Retriever
+
+    pipeline = BM25Retriever().index(demo.corpus) % 5 >> get_reranker("colbert")
+    local = pipeline.run(demo)
+    remote = pipeline.run(demo, backend="ray", ray=RayOptions(workers=2))
+    assert list(remote) == list(local) and all(remote[q] == local[q] for q in local)
+
+
+def test_llm_strategy_through_a_pool_of_endpoints(cluster, smol, demo, tmp_path):
+    from rankwise.testing.openai_server import OpenAIServer
+
+    servers = [OpenAIServer(smol).start() for _ in range(2)]
+    try:
+        urls = ",".join(s.url for s in servers)
+        candidates = tmp_path / "bm25.run"
+        main(["retrieve", str(DEMO), "-o", str(candidates), "--top-k", "3"])
+        common = ["rerank", str(candidates), "--dataset", str(DEMO), "--reranker", "llm:pointwise", "--top-k", "3",
+                  "--llm", urls, "--max-passage-tokens", "40"]
+        assert main(common + ["-o", str(tmp_path / "local.run")]) == 0
+        before = [s.requests for s in servers]
+        assert main(common + ["-o", str(tmp_path / "ray.run"), "--ray", cluster, "--workers", "2",
+                              "--costs", str(tmp_path / "costs.jsonl")]) == 0
+        served = [s.requests - b for s, b in zip(servers, before)]
+    finally:
+        for s in servers:
+            s.stop()
+    assert (tmp_path / "ray.run").read_bytes() == (tmp_path / "local.run").read_bytes()
+    assert served[0] > 0 and served[1] > 0 and sum(served) == 30 * 3  # both endpoints, one call per pair
+    assert sum(1 for _ in open(tmp_path / "costs.jsonl")) == 30 * 3  # every call's cost came back
+
+
+def test_user_errors_inside_actors_reach_the_user(cluster, tmp_path, capsys):
+    candidates = tmp_path / "bm25.run"
+    main(["retrieve", str(DEMO), "-o", str(candidates), "--top-k", "2"])
+    code = main(["rerank", str(candidates), "--dataset", str(DEMO), "--reranker", "llm:listwise", "--window", "0",
+                 "-o", str(tmp_path / "x.run"), "--ray", cluster])
+    assert code == 2
+    assert "rankwise: error: window must be a positive integer" in capsys.readouterr().err
+
+
+def test_cli_ray_auto_joins_ray_address(cluster, tmp_path):
+    candidates = tmp_path / "bm25.run"
+    main(["retrieve", str(DEMO), "-o", str(candidates), "--top-k", "4"])
+    args = ["rerank", str(candidates), "--dataset", str(DEMO), "--reranker", "bm25", "--top-k", "4"]
+    main(args + ["-o", str(tmp_path / "local.run")])
+    env = {**os.environ, "RAY_ADDRESS": cluster}
+    done = subprocess.run([sys.executable, "-m", "rankwise", *args, "-o", str(tmp_path / "ray.run"), "--ray"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "ray.run").read_bytes() == (tmp_path / "local.run").read_bytes()
