@@ -50,6 +50,7 @@ def test_dense_encoding_on_ray_gives_the_same_vectors(cluster, demo):
     assert local.search(demo.queries, k=10) == remote.search(demo.queries, k=10)
 
 
+@pytest.mark.slow
 def test_splade_encoding_on_ray_gives_the_same_matrix(cluster, demo):
     pytest.importorskip("torch")
     from rankwise.retrieve import SpladeRetriever
@@ -61,36 +62,47 @@ def test_splade_encoding_on_ray_gives_the_same_matrix(cluster, demo):
     assert (local.doc_terms != remote.doc_terms).nnz == 0 and local.doc_terms.nnz > 0
 
 
-def test_cli_rerank_on_ray_writes_the_same_bytes(cluster, tmp_path):
-    candidates = tmp_path / "bm25.run"
-    assert main(["retrieve", str(DEMO), "-o", str(candidates), "--top-k", "8"]) == 0
-    common = ["rerank", str(candidates), "--dataset", str(DEMO), "--reranker", "cross-encoder", "--top-k", "8"]
-    assert main(common + ["-o", str(tmp_path / "local.run")]) == 0
-    assert main(common + ["-o", str(tmp_path / "ray.run"), "--ray", cluster, "--workers", "2",
-                          "--unit-size", "3"]) == 0
+def bm25_candidates(path, top_k: int, queries: int = 30):
+    """A TREC run of BM25's top-k for the first ``queries`` demo queries."""
+    assert main(["retrieve", str(DEMO), "-o", str(path), "--top-k", str(top_k)]) == 0
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[: queries * top_k]))
+    return path
+
+
+def test_cli_rerank_ray_auto_joins_ray_address_and_writes_the_same_bytes(cluster, tmp_path):
+    candidates = bm25_candidates(tmp_path / "bm25.run", 8)
+    args = ["rerank", str(candidates), "--dataset", str(DEMO), "--reranker", "cross-encoder", "--top-k", "8"]
+    assert main(args + ["-o", str(tmp_path / "local.run")]) == 0
+    env = {**os.environ, "RAY_ADDRESS": cluster, "RANKWISE_PROGRESS": "0"}
+    done = subprocess.run([sys.executable, "-m", "rankwise", *args, "-o", str(tmp_path / "ray.run"), "--ray",
+                           "--workers", "2", "--unit-size", "3"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
     local, remote = (tmp_path / "local.run").read_bytes(), (tmp_path / "ray.run").read_bytes()
     assert remote == local and local.count(b"\n") == 30 * 8
-    assert not (tmp_path / "ray.run.journal").exists()  # finished runs leave no journal
+    assert not (tmp_path / "ray.run.journal").exists()  # a finished run leaves no journal
 
 
-def test_pipeline_run_on_ray(cluster, demo):
+@pytest.mark.slow
+def test_pipeline_run_on_ray_with_colbert(cluster, demo):
     from rankwise.rerank import get_reranker
     from rankwise.retrieve import BM25Retriever
 
-    pipeline = BM25Retriever().index(demo.corpus) % 5 >> get_reranker("colbert")
-    local = pipeline.run(demo)
+    pipeline = BM25Retriever().index(demo.corpus) % 5 >> get_reranker(
+        "colbert", model="answerai-colbert-small-v1-backbone")
+    local = pipeline.run(demo, backend="local")
     remote = pipeline.run(demo, backend="ray", ray=RayOptions(workers=2))
     assert list(remote) == list(local) and all(remote[q] == local[q] for q in local)
 
 
-def test_llm_strategy_through_a_pool_of_endpoints(cluster, smol, demo, tmp_path):
+def test_llm_strategy_through_a_pool_of_endpoints(cluster, smol, tmp_path):
     from rankwise.testing.openai_server import OpenAIServer
 
+    candidates = bm25_candidates(tmp_path / "bm25.run", 3, queries=6)
     servers = [OpenAIServer(smol).start() for _ in range(2)]
     try:
         urls = ",".join(s.url for s in servers)
-        candidates = tmp_path / "bm25.run"
-        main(["retrieve", str(DEMO), "-o", str(candidates), "--top-k", "3"])
         common = ["rerank", str(candidates), "--dataset", str(DEMO), "--reranker", "llm:pointwise", "--top-k", "3",
                   "--llm", urls, "--max-passage-tokens", "40"]
         assert main(common + ["-o", str(tmp_path / "local.run")]) == 0
@@ -102,26 +114,16 @@ def test_llm_strategy_through_a_pool_of_endpoints(cluster, smol, demo, tmp_path)
         for s in servers:
             s.stop()
     assert (tmp_path / "ray.run").read_bytes() == (tmp_path / "local.run").read_bytes()
-    assert served[0] > 0 and served[1] > 0 and sum(served) == 30 * 3  # both endpoints, one call per pair
-    assert sum(1 for _ in open(tmp_path / "costs.jsonl")) == 30 * 3  # every call's cost came back
+    assert served[0] > 0 and served[1] > 0 and sum(served) == 6 * 3  # both endpoints, one call per pair
+    assert sum(1 for _ in open(tmp_path / "costs.jsonl")) == 6 * 3  # every call's cost came back to the driver
 
 
 def test_user_errors_inside_actors_reach_the_user(cluster, tmp_path, capsys):
-    candidates = tmp_path / "bm25.run"
-    main(["retrieve", str(DEMO), "-o", str(candidates), "--top-k", "2"])
-    code = main(["rerank", str(candidates), "--dataset", str(DEMO), "--reranker", "llm:listwise", "--window", "0",
-                 "-o", str(tmp_path / "x.run"), "--ray", cluster])
-    assert code == 2
-    assert "rankwise: error: window must be a positive integer" in capsys.readouterr().err
-
-
-def test_cli_ray_auto_joins_ray_address(cluster, tmp_path):
-    candidates = tmp_path / "bm25.run"
-    main(["retrieve", str(DEMO), "-o", str(candidates), "--top-k", "4"])
-    args = ["rerank", str(candidates), "--dataset", str(DEMO), "--reranker", "bm25", "--top-k", "4"]
-    main(args + ["-o", str(tmp_path / "local.run")])
-    env = {**os.environ, "RAY_ADDRESS": cluster}
-    done = subprocess.run([sys.executable, "-m", "rankwise", *args, "-o", str(tmp_path / "ray.run"), "--ray"],
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "ray.run").read_bytes() == (tmp_path / "local.run").read_bytes()
+    candidates = bm25_candidates(tmp_path / "bm25.run", 2, queries=2)
+    # The endpoint is first reached inside the actors (the driver loads no model): their error is the user's.
+    code = main(["rerank", str(candidates), "--dataset", str(DEMO), "--reranker", "llm:pointwise",
+                 "--llm", "http://127.0.0.1:9/v1", "-o", str(tmp_path / "x.run"), "--ray", cluster])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "rankwise: error: LLM endpoint http://127.0.0.1:9/v1 is unreachable" in err
+    assert not (tmp_path / "x.run").exists()

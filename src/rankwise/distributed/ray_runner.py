@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import pickle
+import sys
 from typing import Any, Callable, Sequence
 
 from rankwise.distributed.execution import RayOptions
@@ -52,27 +53,43 @@ def connect(options: RayOptions | None = None):
 
 
 class _UnitActor:
-    """One model load per actor; each call computes a batch of units and returns their journal records."""
+    """One model load per actor; each call computes a batch of units and returns their journal records. A user's
+    mistake (a bad option, a missing model, an unreachable endpoint: rankwise's expected errors) comes back as a row
+    that the driver raises as it is, not as a dead actor that Ray would restart again and again."""
 
     def __init__(self, task, threads: int):
-        os.environ["RANKWISE_THREADS"] = str(threads)
-        try:
-            import torch
-
+        os.environ["RANKWISE_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch = sys.modules.get("torch")  # imported already (by the task's unpickling): size its pool; else
+        if torch is not None:             # OMP_NUM_THREADS does when the model's code imports it
             torch.set_num_threads(threads)
-        except ImportError:
-            pass
-        self.task = task
-        self.model = task.build()
+        self.task, self.model, self.error = task, None, None
+        try:
+            self.model = task.build()
+        except EXPECTED_ERRORS as e:
+            self.error = e
 
     def __call__(self, batch: dict) -> dict:
-        keys, values, payloads = [], [], []
+        rows: dict[str, list] = {"key": [], "value": [], "payload": [], "has_payload": [], "error": []}
         for key, unit in zip(batch["key"], batch["unit"]):
-            value, payload = self.task.dump(self.task.compute(self.model, pickle.loads(unit)))
-            keys.append(str(key))
-            values.append(json.dumps(value, allow_nan=False))
-            payloads.append(b"" if payload is None else payload)
-        return {"key": keys, "value": values, "payload": payloads, "has_payload": [p != b"" for p in payloads]}
+            value, payload, error = None, None, self.error
+            if error is None:
+                try:
+                    value, payload = self.task.dump(self.task.compute(self.model, pickle.loads(unit)))
+                except EXPECTED_ERRORS as e:
+                    error = e
+            rows["key"].append(str(key))
+            rows["value"].append(json.dumps(value, allow_nan=False))
+            rows["payload"].append(b"" if payload is None else payload)
+            rows["has_payload"].append(payload is not None)
+            rows["error"].append(b"" if error is None else _pickle_error(error))
+        return rows
+
+
+def _pickle_error(error: BaseException) -> bytes:
+    try:
+        return pickle.dumps(error)
+    except Exception:  # noqa: BLE001 - an exception that does not pickle still has a message
+        return pickle.dumps(RuntimeError(f"{type(error).__name__}: {error}"))
 
 
 def default_workers(ray, options: RayOptions) -> int:
@@ -105,32 +122,12 @@ def run_on_ray(task, pending: Sequence[tuple[str, Any]], options: RayOptions,
         compute=ActorPoolStrategy(size=min(workers, len(rows))), num_cpus=options.num_cpus,
         num_gpus=options.num_gpus or None,
     )
-    try:
-        for row in results.iter_rows():
-            key = str(row["key"])
-            payload = bytes(row["payload"]) if row["has_payload"] else None
-            done(key, units[key], json.loads(row["value"]), payload)
-    except Exception as e:  # noqa: BLE001 - a user's mistake inside an actor is still a user's mistake
-        cause = _user_error(e)
-        if cause is not None:
-            raise cause from None
-        raise
-
-
-def _user_error(error: BaseException) -> BaseException | None:
-    """The expected error (bad option, missing model…) behind Ray's wrappers, if that is what failed."""
-    seen = set()
-    stack = [error]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        cause = getattr(e, "cause", None)
-        if isinstance(e, EXPECTED_ERRORS) and type(e).__module__.split(".")[0] != "ray" and cause is None:
-            return e
-        stack.extend([cause if isinstance(cause, BaseException) else None, e.__cause__, e.__context__])
-    return None
+    for row in results.iter_rows():
+        if row["error"]:
+            raise pickle.loads(row["error"])
+        key = str(row["key"])
+        payload = bytes(row["payload"]) if row["has_payload"] else None
+        done(key, units[key], json.loads(row["value"]), payload)
 
 
 __all__ = ["connect", "run_on_ray"]
