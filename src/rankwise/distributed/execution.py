@@ -105,7 +105,10 @@ class Execution:
     def rerank(self, reranker, queries: Sequence[Query], run: Run) -> Run:
         endpoints = getattr(reranker, "endpoints", None)
         deferred = isinstance(reranker, DeferredReranker)
-        recipe = reranker.recipe if deferred else recipe_of(reranker, "reranker") if self.backend == "ray" else None
+        if deferred:
+            recipe = reranker.recipe
+        else:  # a local run builds nothing, unless other endpoints need their own copies
+            recipe = recipe_of(reranker, "reranker") if self.backend == "ray" or endpoints else None
         task = RerankTask(recipe, None if deferred else reranker, endpoints)
         units = rerank_units(queries, run, self.unit_size)
         found: dict[str, Ranking] = {}
