@@ -5,9 +5,11 @@ import sys
 import time
 from pathlib import Path
 
+from rankwise.checks import positive_int
 from rankwise.cli.options import (
     add_llm_options,
     add_run_options,
+    check_writable,
     llm_options,
     load_candidates,
     ray_options,
@@ -34,7 +36,9 @@ def register(sub) -> None:
                    help="PyStemmer algorithm, or 'none' (default: porter, as Lucene/Pyserini; 'english' = Snowball)")
     p.add_argument("--stopwords", default="en", choices=["en", "none"], help="stop word list (default: en, Lucene's 33)")
     p.add_argument("--language", default="auto", choices=["auto", "en", "zh", "ja", "ko"],
-                   help="auto (default) bigrams Chinese/Japanese/Korean runs found in the text; en turns that off")
+                   help="auto (default) cuts Chinese/Japanese/Korean runs found in the text; en turns that off")
+    p.add_argument("--cjk", default="unigram+bigram", choices=["unigram+bigram", "bigram"],
+                   help="CJK runs become characters and overlapping pairs (default) or pairs only (Lucene CJKAnalyzer)")
     p.add_argument("--rm3", action="store_true",
                    help="BM25 with RM3 pseudo-relevance feedback (Pyserini's defaults: 10 docs, 10 terms, weight 0.5)")
     p.add_argument("--fb-docs", type=int, default=10, help="RM3 feedback documents (default: 10)")
@@ -50,10 +54,17 @@ def register(sub) -> None:
 
     p = sub.add_parser("rerank", help="rerank candidates (RankGPT-style JSON, or a TREC run with --dataset)")
     p.add_argument("candidates", metavar="CANDIDATES", help="RankGPT-style JSON with texts, or a TREC run")
-    p.add_argument("--reranker", default="bm25", help="reranker name (see `rankwise rerankers`; default: bm25)")
+    p.add_argument("--reranker", default="bm25",
+                   help="reranker name (see `rankwise rerankers`; default: bm25), or a model name or folder whose "
+                        "family is read from its config (cross-encoder/ms-marco-MiniLM-L-12-v2, BAAI/bge-reranker-base)")
+    p.add_argument("--model", metavar="NAME_OR_PATH",
+                   help="the model of a cross-encoder, colbert, monot5 or rankt5 reranker (hub name, folder, kit name)")
     p.add_argument("--dataset", metavar="DATASET_DIR", help="BEIR folder giving query and document texts for a TREC run")
     p.add_argument("--split", default="test", help="qrels split whose queries to rerank (default: test)")
     p.add_argument("--top-k", type=int, default=100, help="rerank each query's top-k candidates (default: 100)")
+    p.add_argument("--skip-missing-queries", action="store_true",
+                   help="rerank the queries of a TREC run that the dataset's split has, leaving the others out "
+                        "(default: an error naming them)")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write")
     p.add_argument("--unit-size", type=int, default=1, metavar="N",
                    help="queries per unit (journal record, Ray task; default: 1)")
@@ -116,7 +127,7 @@ def build_retriever(args, dataset):
 
     def bm25():
         tokenizer = Tokenizer(language=args.language, stemmer=None if args.stemmer == "none" else args.stemmer,
-                              stopwords=None if args.stopwords == "none" else args.stopwords)
+                              stopwords=None if args.stopwords == "none" else args.stopwords, cjk=args.cjk)
         return BM25Retriever(k1=args.k1, b=args.b, tokenizer=tokenizer)
 
     if args.retriever == "hybrid":
@@ -140,7 +151,7 @@ def build_retriever(args, dataset):
 
 
 RETRIEVE_SETTINGS = ("retriever", "model", "ann", "batch_size", "split", "top_k", "k1", "b", "stemmer", "stopwords",
-                     "language", "rm3", "fb_docs", "fb_terms", "original_query_weight", "shard_size")
+                     "language", "cjk", "rm3", "fb_docs", "fb_terms", "original_query_weight", "shard_size")
 
 
 def cmd_retrieve(args) -> int:
@@ -149,12 +160,14 @@ def cmd_retrieve(args) -> int:
 
     if args.rm3 and args.retriever != "bm25":
         raise ValueError("--rm3 expands BM25 queries: use it with --retriever bm25")
+    positive_int("--top-k", args.top_k)
     ray = ray_options(args)
     encodes = args.retriever != "bm25"
     if not encodes and (ray is not None or args.resume or args.journal):
         raise ValueError("--ray, --resume and --journal apply to retrieval that encodes the corpus (--retriever "
                          "dense, splade or hybrid); BM25 indexes SciFact-size corpora in about a second "
                          "(docs/scaling.md)")
+    check_writable(args.output)
     dataset = read_beir(args.dataset, args.split)
     start = time.perf_counter()
     if encodes:
@@ -188,20 +201,24 @@ def cmd_retrieve(args) -> int:
     return 0
 
 
-RERANK_SETTINGS = ("reranker", "split", "top_k", "unit_size", "llm", "llm_model", "window", "step", "passes", "method",
+RERANK_SETTINGS = ("reranker", "model", "split", "top_k", "unit_size", "llm", "llm_model", "window", "step", "passes", "method",
                    "k", "set_size", "mode", "template", "max_passage_tokens")
 
 
 def cmd_rerank(args) -> int:
-    from rankwise.checks import positive_int
     from rankwise.distributed import executing
     from rankwise.distributed.execution import DeferredReranker
     from rankwise.rerank import get_reranker
 
+    positive_int("--top-k", args.top_k)
     positive_int("--unit-size", args.unit_size)
     ray = ray_options(args)
-    queries, candidates = load_candidates(args.candidates, args.dataset, args.split)
+    check_writable(args.output)
+    queries, candidates = load_candidates(args.candidates, args.dataset, args.split,
+                                          missing_queries="skip" if args.skip_missing_queries else "error")
     options = llm_options(args) if args.reranker.startswith("llm:") else {}
+    if args.model is not None:
+        options["model"] = args.model
     endpoints = [u.strip() for u in (options.get("llm") or "").split(",") if u.strip()]
     if len(endpoints) > 1:  # a pool of OpenAI-compatible endpoints serving the same model
         if not all(u.startswith(("http://", "https://")) for u in endpoints):
@@ -238,6 +255,7 @@ def cmd_rerank(args) -> int:
 def cmd_fuse(args) -> int:
     from rankwise.fuse import fuse_files
 
+    check_writable(args.output)
     fuse_files(args.runs, args.output, args.method, weights=args.weights, rrf_k=args.rrf_k, norm=args.norm,
                depth=args.depth, top=args.top, train_qrels=args.train_qrels, train_queries=args.train_queries,
                metric=args.metric, setting=args.setting, save_setting=args.save_setting,

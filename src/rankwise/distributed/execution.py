@@ -138,11 +138,11 @@ class DeferredReranker(Reranker):
     records of all units."""
 
     def __init__(self, name: str, *, endpoints: Sequence[str] = (), **options):
-        from rankwise.rerank import RERANKERS, get_reranker
+        from rankwise.rerank import RERANKERS, get_reranker, reranker_for_model
         from rankwise.rerank.llm.records import CostLog
 
         if name not in RERANKERS:
-            raise ValueError(f"unknown reranker {name!r}; known: {', '.join(RERANKERS)}")
+            reranker_for_model(name)  # a name that is neither a reranker nor a model fails here, not in every actor
         self.name = name
         self.recipe = Recipe(get_reranker, name, **options)
         self.endpoints = list(endpoints)
