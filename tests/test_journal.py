@@ -136,3 +136,24 @@ def test_units_are_journalled_and_reused(tmp_path):
 def test_recipe_passes_overrides():
     recipe = Recipe(dict, a=1)
     assert recipe() == {"a": 1} and recipe(a=2, b=3) == {"a": 2, "b": 3}
+
+
+class ReverseReranker(CountingReranker):
+    name = "counting"  # the same name on purpose: steps, not names, keep units apart
+
+    def score(self, query, texts):
+        return -super().score(query, texts)
+
+
+def test_two_rerankers_of_one_pipeline_keep_their_own_units(tmp_path):
+    queries, run = _candidates()
+    pipeline = CountingReranker() >> ReverseReranker()
+    plain = pipeline(queries, run)
+    path = tmp_path / "p.journal"
+    with executing(journal=path, settings=SETTINGS):
+        first = pipeline(queries, run)
+    with executing(journal=path, resume=True, settings=SETTINGS) as execution:
+        again = pipeline(queries, run)  # every unit of both steps read back
+    assert execution.reused == 10 and execution.computed == 0
+    assert all(first[q] == plain[q] and again[q] == plain[q] for q in plain)
+    assert plain["q0"].docids == list(reversed(CountingReranker()(queries, run)["q0"].docids))

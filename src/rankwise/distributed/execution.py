@@ -67,6 +67,8 @@ class Execution:
         self.computed = 0  # units computed (not read from the journal) by this execution
         self.reused = 0
         self.on_unit: Callable[[str], None] | None = None  # called with each computed unit's key, once committed
+        self.steps = 0  # steps run so far: the n-th step's journal keys start with "n/", so two rerankers of one
+        #                 pipeline (or two encoders) never read each other's units
 
     # --- the general step ---------------------------------------------------------------------------------------
     def map(self, task, units: Sequence[tuple[str, Any]]) -> list[Any]:
@@ -110,7 +112,9 @@ class Execution:
         else:  # a local run builds nothing, unless other endpoints need their own copies
             recipe = recipe_of(reranker, "reranker") if self.backend == "ray" or endpoints else None
         task = RerankTask(recipe, None if deferred else reranker, endpoints)
-        units = rerank_units(queries, run, self.unit_size)
+        self.steps += 1
+        units = [(f"{self.steps}/{reranker.name}/{key}", unit) for key, unit in
+                 rerank_units(queries, run, self.unit_size)]
         found: dict[str, Ranking] = {}
         cost_states = []
         for rankings, costs in self.map(task, units):
@@ -127,7 +131,8 @@ class Execution:
         """Shard results (dense: float32 matrices; SPLADE: CSR matrices) in corpus order."""
         recipe = encoder_recipe(kind, encoder) if self.backend == "ray" else None
         task = EncodeTask(kind, recipe, encoder)
-        units = [(f"encode/{kind}/{name}/{start}-{stop}", texts[start:stop])
+        self.steps += 1
+        units = [(f"{self.steps}/encode/{kind}/{name}/{start}-{stop}", texts[start:stop])
                  for start, stop in shard_bounds(len(texts), shard_size)]
         return self.map(task, units)
 
