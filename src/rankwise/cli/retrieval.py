@@ -8,23 +8,30 @@ from pathlib import Path
 from rankwise.checks import positive_int
 from rankwise.cli.options import (
     add_llm_options,
+    add_recency_options,
+    add_rewrite_options,
     add_run_options,
     check_writable,
     llm_options,
     load_candidates,
     ray_options,
+    recency_options,
+    rewriter,
     run_settings,
     write_output,
+    write_rewrites,
 )
 
 
 def register(sub) -> None:
     p = sub.add_parser("retrieve", help="first-stage retrieval over a BEIR folder, TREC run out")
     p.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
-    p.add_argument("--retriever", default="bm25", choices=["bm25", "dense", "splade", "hybrid"],
-                   help="bm25 (default), dense (bi-encoder), splade (learned sparse), hybrid (BM25 + dense, RRF)")
-    p.add_argument("--model", metavar="NAME", help="dense/SPLADE model: hub name, local folder or offline-kit name "
-                   "(default: BAAI/bge-small-en-v1.5 for dense and hybrid, splade-tiny for splade)")
+    p.add_argument("--retriever", default="bm25", choices=["bm25", "dense", "splade", "hybrid", "promptreps"],
+                   help="bm25 (default), dense (bi-encoder), splade (learned sparse), hybrid (BM25 + dense, RRF), "
+                        "promptreps (an LLM's dense + sparse one-word representations)")
+    p.add_argument("--model", metavar="NAME", help="dense/SPLADE/PromptReps model: hub name, local folder or "
+                   "offline-kit name (default: BAAI/bge-small-en-v1.5 for dense and hybrid, splade-tiny for splade, "
+                   "HuggingFaceTB/SmolLM2-135M-Instruct for promptreps: any causal LM)")
     p.add_argument("--ann", default="exact", choices=["exact", "hnsw", "ivf"], help="dense search (default: exact)")
     p.add_argument("--batch-size", type=int, help="encoding batch size (default: the model's)")
     p.add_argument("--cache", action="store_true", help="keep encoded corpora in $RANKWISE_CACHE and reuse them")
@@ -49,6 +56,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write (.gz compresses)")
     p.add_argument("--shard-size", type=int, default=4096, metavar="N",
                    help="documents per encoding unit (journal record, Ray task; default: 4096)")
+    add_rewrite_options(p)
     add_run_options(p, "document shards")
     p.set_defaults(func=cmd_retrieve)
 
@@ -69,6 +77,7 @@ def register(sub) -> None:
     p.add_argument("--unit-size", type=int, default=1, metavar="N",
                    help="queries per unit (journal record, Ray task; default: 1)")
     add_llm_options(p)
+    add_recency_options(p)
     add_run_options(p, "queries")
     p.set_defaults(func=cmd_rerank)
 
@@ -108,7 +117,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-DEFAULT_MODELS = {"dense": "BAAI/bge-small-en-v1.5", "hybrid": "BAAI/bge-small-en-v1.5", "splade": "splade-tiny"}
+DEFAULT_MODELS = {"dense": "BAAI/bge-small-en-v1.5", "hybrid": "BAAI/bge-small-en-v1.5", "splade": "splade-tiny",
+                  "promptreps": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 
 
 def build_retriever(args, dataset):
@@ -136,9 +146,12 @@ def build_retriever(args, dataset):
         dense = DenseRetriever(model, index=args.ann, **encoding).index(dataset.documents)
         first = bm25().index(dataset.documents)
         return fuse([first % args.top_k, dense % args.top_k], "rrf", top=args.top_k), "indexed BM25 and dense"
+    from rankwise.retrieve.promptreps import PromptRepsRetriever
+
     kinds = {"bm25": (BM25Retriever, bm25),
              "dense": (DenseRetriever, lambda: DenseRetriever(model, index=args.ann, **encoding)),
-             "splade": (SpladeRetriever, lambda: SpladeRetriever(model, **encoding))}
+             "splade": (SpladeRetriever, lambda: SpladeRetriever(model, **encoding)),
+             "promptreps": (PromptRepsRetriever, lambda: PromptRepsRetriever(model, **encoding))}
     cls, make = kinds[args.retriever]
     if index_dir is not None and index_dir.exists():
         return cls.load(index_dir), f"loaded index {index_dir}"
@@ -148,10 +161,6 @@ def build_retriever(args, dataset):
         retriever.save(index_dir)
         what += f", saved to {index_dir}"
     return retriever, what
-
-
-RETRIEVE_SETTINGS = ("retriever", "model", "ann", "batch_size", "split", "top_k", "k1", "b", "stemmer", "stopwords",
-                     "language", "cjk", "rm3", "fb_docs", "fb_terms", "original_query_weight", "shard_size")
 
 
 def cmd_retrieve(args) -> int:
@@ -172,7 +181,7 @@ def cmd_retrieve(args) -> int:
     start = time.perf_counter()
     if encodes:
         root = Path(args.dataset)
-        settings = run_settings(args, RETRIEVE_SETTINGS, [("corpus", next(root.glob("corpus.jsonl*"), None)),
+        settings = run_settings(args, [("corpus", next(root.glob("corpus.jsonl*"), None)),
                                                           ("queries", next(root.glob("queries.jsonl*"), None))])
         with executing("ray" if ray else "local", journal=args.journal or args.output + ".journal",
                        resume=args.resume, settings=settings, ray=ray) as execution:
@@ -188,7 +197,10 @@ def cmd_retrieve(args) -> int:
 
         retriever = RM3(retriever, fb_docs=args.fb_docs, fb_terms=args.fb_terms,
                         original_weight=args.original_query_weight, k=args.top_k)
-    if args.retriever == "hybrid" or args.rm3:
+    rewriting = rewriter(args)
+    if rewriting is not None:
+        retriever = rewriting >> (retriever % args.top_k if args.retriever != "hybrid" and not args.rm3 else retriever)
+    if args.retriever == "hybrid" or args.rm3 or rewriting is not None:
         run = retriever(dataset.queries)
     else:
         run = retriever.search(dataset.queries, k=args.top_k)
@@ -198,11 +210,11 @@ def cmd_retrieve(args) -> int:
         execution.journal.finish()
     print(f"{what} in {indexed - start:.1f}s; searched {len(dataset.queries):,} queries in "
           f"{searched - indexed:.1f}s; wrote {run.num_candidates:,} lines to {args.output}", file=sys.stderr)
+    if rewriting is not None:
+        print(f"rewrote {len(rewriting.records):,} queries with {rewriting.template.name} "
+              f"({rewriting.fallbacks:,} empty LLM answers: original query used); wrote "
+              f"{write_rewrites(rewriting, args.output)}", file=sys.stderr)
     return 0
-
-
-RERANK_SETTINGS = ("reranker", "model", "split", "top_k", "unit_size", "llm", "llm_model", "window", "step", "passes", "method",
-                   "k", "set_size", "mode", "template", "max_passage_tokens")
 
 
 def cmd_rerank(args) -> int:
@@ -217,6 +229,8 @@ def cmd_rerank(args) -> int:
     queries, candidates = load_candidates(args.candidates, args.dataset, args.split,
                                           missing_queries="skip" if args.skip_missing_queries else "error")
     options = llm_options(args) if args.reranker.startswith("llm:") else {}
+    if args.reranker == "recency":
+        options = recency_options(args)
     if args.model is not None:
         options["model"] = args.model
     endpoints = [u.strip() for u in (options.get("llm") or "").split(",") if u.strip()]
@@ -231,7 +245,7 @@ def cmd_rerank(args) -> int:
     else:
         reranker = get_reranker(args.reranker, **options)
         reranker.endpoints = endpoints
-    settings = run_settings(args, RERANK_SETTINGS, [("candidates", args.candidates)] + (
+    settings = run_settings(args, [("candidates", args.candidates)] + (
         [("corpus", next(Path(args.dataset).glob("corpus.jsonl*"), None))] if args.dataset else []))
     start = time.perf_counter()
     with executing("ray" if ray else "local", journal=args.journal or args.output + ".journal", resume=args.resume,
@@ -244,6 +258,8 @@ def cmd_rerank(args) -> int:
     print(f"reranked the top-{args.top_k} of {len(queries):,} queries with {args.reranker} in {elapsed:.1f}s "
           f"({run.num_candidates / max(elapsed, 1e-9):,.0f} candidates/s{reused}); wrote {args.output}",
           file=sys.stderr)
+    if getattr(reranker, "counts", None) is not None:  # recency: what it found (not gathered from Ray actors)
+        print(f"recency: {dict(reranker.counts)}", file=sys.stderr)
     costs = getattr(reranker, "costs", None)  # LLM rerankers: what every call cost
     if costs is not None:
         print(costs.table(), file=sys.stderr)
