@@ -23,7 +23,7 @@ $(VENV)/.demo: pyproject.toml | $(BIN)/python
 	touch $@
 $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[test,onnx,torch,dense,sentence-transformers,llm,serve,langchain,llamaindex]'
+	$(BIN)/pip install --quiet -e '.[test,onnx,torch,dense,sentence-transformers,llm,serve,langchain,llamaindex,ray]'
 	touch $@
 $(VENV)/.bench: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)

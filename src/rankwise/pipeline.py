@@ -74,9 +74,26 @@ class Stage:
         out = apply(self, as_queries(queries), run)
         return Run(out, name=str(self))
 
-    def run(self, dataset: Dataset) -> Run:
-        """Run over every query of a dataset."""
-        return self(dataset.queries)
+    def run(self, dataset: Dataset | Sequence[Query], run: Run | None = None, *, backend: str | None = None,
+            journal: str | None = None, resume: bool = False, settings: dict | None = None, ray=None,
+            unit_size: int = 1) -> Run:
+        """Run over every query of a dataset (or over the given queries).
+
+        ``backend="local"`` or ``"ray"`` runs every reranker of the pipeline as units of ``unit_size`` queries, in
+        this process or on a Ray actor pool (``ray``: :class:`rankwise.distributed.RayOptions`); the output is
+        the same either way. ``journal=PATH`` records completed units (``settings``, a JSON-able dict, identifies
+        the run); after a kill, ``resume=True`` continues from it. The journal is kept after success (a rerun with
+        ``resume=True`` reads it back); delete it with :meth:`rankwise.distributed.Journal.finish` once the
+        output is saved. Corpus encoding runs under the same backend when the retriever is indexed inside
+        ``rankwise.distributed.executing(...)``. See docs/scaling.md."""
+        queries = as_queries(dataset)
+        if backend is None and journal is None and ray is None:
+            return self(queries, run)
+        from rankwise.distributed import executing
+
+        with executing(backend or ("ray" if ray is not None else "local"), journal=journal, resume=resume,
+                       settings=settings, ray=ray, unit_size=unit_size):
+            return self(queries, run)
 
     # --- composition ---------------------------------------------------------------------------------------
     def __rshift__(self, other: "Stage") -> "Stage":
@@ -150,6 +167,11 @@ class Reranker(Stage):
                 f"{self.name} is a reranker: it needs candidates. Put a retriever before it "
                 f"(e.g. `bm25 % 100 >> {self.name}`) or call it with a run: reranker(queries, run)"
             )
+        from rankwise.distributed.execution import current_execution
+
+        execution = current_execution()  # active under Stage.run(backend=...) and the CLI: units, journal, Ray
+        if execution is not None:
+            return execution.rerank(self, queries, run)
         return self.rerank_batch(queries, run)
 
 

@@ -60,6 +60,69 @@ def llm_options(args) -> dict:
                 max_passage_tokens=args.max_passage_tokens)
 
 
+def add_run_options(p: argparse.ArgumentParser, unit: str) -> None:
+    """--ray, --resume and friends: how a long command runs (docs/scaling.md)."""
+    g = p.add_argument_group("running at scale and resuming (docs/scaling.md)")
+    g.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                   help="run the units on Ray (pip install 'rankwise[ray]'): with no ADDRESS or 'auto', join "
+                        "$RAY_ADDRESS when set, else start a local cluster; or HOST:PORT / ray://HOST:10001")
+    g.add_argument("--workers", type=int, metavar="N", help="Ray actors, one model load each (default: as many as "
+                   "the cluster's CPUs (GPUs with --worker-gpus) allow)")
+    g.add_argument("--worker-cpus", type=float, default=1.0, metavar="N", help="CPUs each Ray actor declares "
+                   "(default: 1)")
+    g.add_argument("--worker-gpus", type=float, default=0.0, metavar="N", help="GPUs each Ray actor declares "
+                   "(default: 0)")
+    g.add_argument("--resume", action="store_true", help=f"continue from the journal of an interrupted run "
+                   f"({unit} already done are not redone; the output is identical to an uninterrupted run)")
+    g.add_argument("--journal", metavar="PATH", help="the run journal (default: OUTPUT.journal; deleted when the "
+                   "output is written)")
+
+
+def ray_options(args):
+    from rankwise.checks import positive_int
+    from rankwise.distributed import RayOptions
+
+    if args.ray is None:
+        for flag, value, default in (("--workers", args.workers, None), ("--worker-cpus", args.worker_cpus, 1.0),
+                                     ("--worker-gpus", args.worker_gpus, 0.0)):
+            if value != default:
+                raise ValueError(f"{flag} sets up Ray workers: add --ray")
+        return None
+    positive_int("--workers", args.workers, optional=True)
+    if args.worker_cpus <= 0 or args.worker_gpus < 0:
+        raise ValueError(f"--worker-cpus must be > 0 and --worker-gpus >= 0; got {args.worker_cpus}, "
+                         f"{args.worker_gpus}")
+    return RayOptions(address=args.ray, workers=args.workers, num_cpus=args.worker_cpus, num_gpus=args.worker_gpus)
+
+
+# Options that say how or where a run goes, not what it computes: a run resumed with other values is the same run.
+RUN_CONTROL = {"func", "output", "resume", "journal", "ray", "workers", "worker_cpus", "worker_gpus", "costs", "cache",
+               "index"}
+
+
+def run_settings(args, files) -> dict:
+    """What identifies a run for its journal: every option that can change results, and the inputs' digests."""
+    from rankwise.rerank.cache import sha256_file
+
+    settings = {k: v for k, v in sorted(vars(args).items()) if k not in RUN_CONTROL}
+    for label, path in files:
+        if path is not None:
+            settings[f"{label} sha256"] = sha256_file(path)
+    return settings
+
+
+def write_output(run, path: str, tag: str) -> None:
+    """The TREC run written atomically (a killed run leaves the old file or the whole new one), gzip without a
+    time stamp, so that identical runs give identical bytes."""
+    import gzip
+
+    from rankwise.distributed import atomic_write
+    from rankwise.io.trec import format_run
+
+    data = "".join(format_run(run, tag)).encode("utf-8")
+    atomic_write(path, gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
+
+
 def eval_options(args) -> dict:
     return dict(relevance_level=args.relevance_level, judged_only=args.judged_only, depth=args.depth,
                 complete=args.complete)

@@ -92,7 +92,17 @@ MODEL_RERANKERS = ("cross-encoder", "colbert", "monot5", "rankt5")
 def get_reranker(name: str, **options) -> Reranker:
     """A reranker by registry name (``cross-encoder``, ``llm:listwise``…) or by model name or folder
     (``cross-encoder/ms-marco-MiniLM-L-12-v2``, ``BAAI/bge-reranker-base``, ``./my-model``): the family is then read
-    from the model's own files (:func:`reranker_for_model`). ``model=`` picks the model of a registry name."""
+    from the model's own files (:func:`reranker_for_model`). ``model=`` picks the model of a registry name.
+
+    The reranker keeps its ``recipe`` (this call), so that a Ray worker can build its own copy."""
+    from rankwise.distributed.units import Recipe
+
+    reranker = _build_reranker(name, **options)
+    reranker.recipe = Recipe(get_reranker, name, **options)
+    return reranker
+
+
+def _build_reranker(name: str, **options) -> Reranker:
     if name in RERANKERS:
         if options.get("model") is not None and name not in MODEL_RERANKERS:
             hint = " (LLM rerankers take --llm MODEL_OR_URL)" if name.startswith("llm:") else ""
