@@ -22,6 +22,18 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lenient", action="store_true", help="accept run lines with extra text after the run tag")
 
 
+def add_test_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--test", default="ttest", choices=["ttest", "wilcoxon", "permutation"],
+                   help="paired significance test (default: ttest)")
+    p.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "none"],
+                   help="multiple-testing correction over all comparisons (default: holm)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
+
+
+def test_options(args) -> dict:
+    return dict(test=args.test, correction=None if args.correction == "none" else args.correction, alpha=args.alpha)
+
+
 def add_llm_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("LLM rerankers (--reranker llm:…; docs/llm_rerankers.md)")
     g.add_argument("--llm", metavar="MODEL_OR_URL",
@@ -57,6 +69,14 @@ def llm_options(args) -> dict:
     return dict(llm=llm, llm_options=engine or None, window=args.window, step=args.step, passes=args.passes,
                 method=args.method, k=args.k, set_size=args.set_size, mode=args.mode, template=template,
                 max_passage_tokens=args.max_passage_tokens)
+
+
+def run_info(args, stage=None, **extra) -> dict:
+    """What the settings file beside a written run records (rankwise.io.runinfo): the command line, the stage
+    that produced the run (its repr names model and parameters) and every option's value."""
+    parameters = {k: v for k, v in vars(args).items() if k not in ("func", "argv")}
+    return {"command": ["rankwise", *getattr(args, "argv", [])], "stage": None if stage is None else repr(stage),
+            "parameters": parameters, **extra}
 
 
 def eval_options(args) -> dict:

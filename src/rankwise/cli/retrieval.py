@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from rankwise.cli.options import add_llm_options, llm_options, load_candidates
+from rankwise.cli.options import add_llm_options, llm_options, load_candidates, run_info
 
 
 def register(sub) -> None:
@@ -143,7 +143,8 @@ def cmd_retrieve(args) -> int:
     else:
         run = retriever.search(dataset.queries, k=args.top_k)
     searched = time.perf_counter()
-    write_run(run, args.output, tag=f"rankwise-{args.retriever}{'-rm3' if args.rm3 else ''}")
+    write_run(run, args.output, tag=f"rankwise-{args.retriever}{'-rm3' if args.rm3 else ''}",
+              info=run_info(args, retriever, seconds=round(searched - indexed, 3)))
     print(f"{what} in {indexed - start:.1f}s; searched {len(dataset.queries):,} queries in "
           f"{searched - indexed:.1f}s; wrote {run.num_candidates:,} lines to {args.output}", file=sys.stderr)
     return 0
@@ -158,7 +159,8 @@ def cmd_rerank(args) -> int:
     start = time.perf_counter()
     run = reranker(queries, candidates.top(args.top_k))
     elapsed = time.perf_counter() - start
-    write_run(run, args.output, tag=f"rankwise-{args.reranker}")
+    write_run(run, args.output, tag=f"rankwise-{args.reranker}",
+              info=run_info(args, reranker, costs=args.costs, seconds=round(elapsed, 3)))
     print(f"reranked the top-{args.top_k} of {len(queries):,} queries with {args.reranker} in {elapsed:.1f}s "
           f"({run.num_candidates / max(elapsed, 1e-9):,.0f} candidates/s); wrote {args.output}", file=sys.stderr)
     costs = getattr(reranker, "costs", None)  # LLM rerankers: what every call cost

@@ -121,16 +121,27 @@ def _is_int(text: str) -> bool:
 
 def format_run(run: Run, tag: str | None = None) -> Iterator[str]:
     """Lines of a TREC run; scores keep full precision so that reading the file back gives the same order."""
-    tag = (tag or run.name or "rankwise").replace(" ", "_") or "rankwise"
+    tag = run_tag(run, tag)
     for qid, ranking in run.items():
         for rank, (docid, score) in enumerate(ranking, start=1):
             yield f"{qid} Q0 {docid} {rank} {score!r} {tag}\n"
 
 
-def write_run(run: Run, path: PathLike, tag: str | None = None) -> None:
-    """Write a TREC run (gzip when the name ends in .gz)."""
+def write_run(run: Run, path: PathLike, tag: str | None = None, *, info: dict | None = None) -> None:
+    """Write a TREC run (gzip when the name ends in .gz). With ``info`` (what produced the run: ``command``,
+    ``stage``, ``parameters``…), also write its settings beside it (:mod:`rankwise.io.runinfo`); the run file
+    itself stays plain TREC, as trec_eval reads it."""
     with open_text(path, "w") as f:
         f.writelines(format_run(run, tag))
+    if info is not None:
+        from rankwise.io.runinfo import write_run_info
+
+        write_run_info(path, run, run_tag(run, tag), info)
+
+
+def run_tag(run: Run, tag: str | None = None) -> str:
+    """The tag column written for ``run``: ``tag``, else the run's name, without spaces."""
+    return (tag or run.name or "rankwise").replace(" ", "_") or "rankwise"
 
 
 # --- qrels --------------------------------------------------------------------------------------------------
