@@ -379,6 +379,27 @@ def test_cli_report_numbers_settings_and_texts(files, capsys):
     assert "<mark>" in html  # passages with query terms
 
 
+def test_llm_rerank_costs_reach_the_report_through_the_run_settings(tmp_path, capsys, smol):
+    runs, qrels, queries, documents = synthetic_collection(num_queries=3, num_runs=1, depth=4, seed=4)
+    texts = {d: _doc(d, t) for d, t in documents.items()}
+    write_candidates([Query(q, t) for q, t in queries.items()], runs["run-0"].with_texts(texts), tmp_path / "c.json")
+    write_run(runs["run-0"], tmp_path / "first.run")
+    write_qrels(qrels, tmp_path / "qrels.txt")
+    code, _, err = run_cli(capsys, "rerank", tmp_path / "c.json", "--reranker", "llm:pointwise", "--method",
+                           "likelihood", "--costs", tmp_path / "llm.costs.jsonl", "-o", tmp_path / "llm.run")
+    assert code == 0, err
+    calls = [json.loads(line) for line in (tmp_path / "llm.costs.jsonl").read_text().splitlines()]
+    assert len(calls) == 12  # one per candidate
+    code, _, err = run_cli(capsys, "report", tmp_path / "first.run", tmp_path / "llm.run", "--qrels",
+                           tmp_path / "qrels.txt", "-o", tmp_path / "r.html")
+    assert code == 0 and "LLM costs of 1 run(s)" in err
+    page = Page((tmp_path / "r.html").read_text())
+    cells = {a["data-key"]: a for tag, a in page.elements if tag == "td" and "data-key" in a}
+    assert float(cells["calls"]["data-total"]) == 12
+    assert float(cells["prompt_tokens"]["data-total"]) == sum(c["prompt_tokens"] for c in calls)
+    assert float(cells["prompt_tokens"]["data-mean"]) == sum(c["prompt_tokens"] for c in calls) / 3
+
+
 def test_cli_compare_html_prints_the_same_table(files, capsys):
     args = ["compare", files / "run-0.run", files / "run-2.run", "--qrels", files / "qrels.txt", "-m", "P_5"]
     _, plain, _ = run_cli(capsys, *args)

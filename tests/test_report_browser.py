@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 
 from conftest import shared_path
@@ -29,9 +30,9 @@ def colour_pixels(png: bytes, hex_colour: str, tolerance: int = 40) -> int:
     """Pixels of a PNG screenshot within ``tolerance`` of a colour (per channel)."""
     from PIL import Image
 
-    target = [int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]
-    image = Image.open(io.BytesIO(png)).convert("RGB")
-    return sum(all(abs(c - t) <= tolerance for c, t in zip(pixel, target)) for pixel in image.getdata())
+    target = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+    return int(np.all(np.abs(pixels - target) <= tolerance, axis=-1).sum())
 
 
 def test_report_renders_in_chromium(tmp_path):

@@ -95,7 +95,7 @@ class _Plot:
 
 
 def delta_bars(deltas: Sequence[tuple[str, float]], run: str, baseline: str, metric: str,
-               links: frozenset[str] = frozenset(), width: int = 760, height: int = 210) -> str:
+               links: frozenset[str] = frozenset(), width: int = 610, height: int = 210) -> str:
     """Per-query differences ``run - baseline`` on ``metric``, sorted: gains left (green), losses right (red).
     Bars of queries in ``links`` link to their drill-down."""
     values = np.array([d for _, d in deltas], dtype=float)
@@ -134,8 +134,8 @@ def delta_bars(deltas: Sequence[tuple[str, float]], run: str, baseline: str, met
     return plot.svg(f"per-query {metric} differences of {run} against {baseline}", "delta")
 
 
-def box_plots(values: Mapping[str, Sequence[float]], metric: str, colors: Mapping[str, str], width: int = 370) -> str:
-    """One horizontal box per run: quartiles, whiskers from minimum to maximum, ◆ the mean."""
+def box_plots(values: Mapping[str, Sequence[float]], metric: str, colors: Mapping[str, str], width: int = 400) -> str:
+    """One horizontal box per run, named on the left: quartiles, whiskers from minimum to maximum, ◆ the mean."""
     names = list(values)
     arrays = {name: np.asarray(list(values[name]), dtype=float) for name in names}
     everything = np.concatenate([a for a in arrays.values() if a.size] or [np.zeros(1)])
@@ -143,8 +143,9 @@ def box_plots(values: Mapping[str, Sequence[float]], metric: str, colors: Mappin
     if lo >= 0 and hi <= 1:
         lo, hi = 0.0, 1.0
     ticks = nice_ticks(lo, hi, 4)
-    row = 24
-    plot = _Plot(width, 48 + row * len(names), (ticks[0], ticks[-1]), (0, len(names)), left=12, right=12)
+    row, top, bottom = 24, 28, 24
+    plot = _Plot(width, top + bottom + row * len(names), (ticks[0], ticks[-1]), (0, len(names)), left=96, right=14,
+                 top=top, bottom=bottom)
     plot.axes(xticks=ticks)
     plot.text(plot.left, 18, metric, weight="bold")
     for i, name in enumerate(names):
@@ -155,6 +156,7 @@ def box_plots(values: Mapping[str, Sequence[float]], metric: str, colors: Mappin
         mean = float(a.mean())
         cy = plot.top + row * (i + 0.5)
         c = colors[name]
+        plot.text(plot.left - 6, cy + 4, _short(name, 15), anchor="end", size=10)
         tip = (f"{name}: mean {mean:.4f}, median {q2:.4f}, quartiles {q1:.4f}–{q3:.4f}, "
                f"min {q0:.4f}, max {q4:.4f} ({a.size:,} queries)")
         plot.add(f'<g class="rw-box"><title>{escape(tip)}</title>'
@@ -168,9 +170,9 @@ def box_plots(values: Mapping[str, Sequence[float]], metric: str, colors: Mappin
 
 
 def line_chart(curves: Mapping[str, Sequence[float]], xs: Sequence[float], colors: Mapping[str, str],
-               title: str, xlabel: str, ylabel: str, width: int = 430, height: int = 300) -> str:
-    """One line with markers per run (the recall–precision curve); a legend in the upper right."""
-    plot = _Plot(width, height, (0, 1), (0, 1))
+               title: str, xlabel: str, ylabel: str, width: int = 560, height: int = 300) -> str:
+    """One line with markers per run (the recall–precision curve); the legend on the right."""
+    plot = _Plot(width, height, (0, 1), (0, 1), right=150)
     ticks = nice_ticks(0, 1, 5)
     plot.axes(xticks=ticks, yticks=ticks, xlabel=xlabel, ylabel=ylabel)
     plot.text(plot.left, 18, title, weight="bold")
@@ -182,9 +184,9 @@ def line_chart(curves: Mapping[str, Sequence[float]], xs: Sequence[float], color
             plot.add(f'<circle cx="{plot.x(x):.1f}" cy="{plot.y(y):.1f}" r="3" fill="{c}">'
                      f"<title>{escape(name)}: precision {y:.4f} at recall {x:.1f}</title></circle>")
     for i, name in enumerate(curves):
-        y = plot.top + 14 + 15 * i
-        plot.add(f'<rect x="{plot.right - 150}" y="{y - 8}" width="10" height="10" fill="{colors[name]}"/>')
-        plot.text(plot.right - 135, y + 1, _short(name, 24), size=10)
+        y = plot.top + 8 + 16 * i
+        plot.add(f'<rect x="{plot.right + 12}" y="{y - 8}" width="10" height="10" fill="{colors[name]}"/>')
+        plot.text(plot.right + 27, y + 1, _short(name, 20), size=10)
     return plot.svg(title, "curve")
 
 
