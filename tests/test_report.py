@@ -2,11 +2,10 @@
 drill-down, highlighting, costs, run settings, CLI. The page in a real browser: tests/test_report_browser.py."""
 from __future__ import annotations
 
-from html import unescape
 import json
 import re
+from html import unescape
 from html.parser import HTMLParser
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from rankwise.report.text import query_terms, snippet_html
 from rankwise.rerank.llm.backends import Usage
 from rankwise.rerank.llm.records import CostLog
 from rankwise.testing.synthetic import synthetic_collection
-from rankwise.types import Query
+from rankwise.types import Document, Query
 
 METRICS = ["ndcg_cut_10", "map", "P_5", "recall_20"]
 
@@ -346,8 +345,6 @@ def files(tmp_path, collection):
 
 
 def _doc(docid, text):
-    from rankwise.types import Document
-
     return Document(docid, text)
 
 
@@ -379,20 +376,24 @@ def test_cli_report_numbers_settings_and_texts(files, capsys):
     assert "<mark>" in html  # passages with query terms
 
 
-def test_llm_rerank_costs_reach_the_report_through_the_run_settings(tmp_path, capsys, smol):
+def test_llm_costs_reach_the_report_through_the_run_settings(tmp_path, capsys, smol):
+    """A real (tiny) LLM reranks; its cost log, named in the run's settings as `rankwise rerank --costs` names it,
+    is found by `rankwise report` without --costs."""
+    from rankwise.rerank.llm import make_reranker
+
     runs, qrels, queries, documents = synthetic_collection(num_queries=3, num_runs=1, depth=4, seed=4)
+    reranker = make_reranker("llm:pointwise", smol, method="likelihood")
     texts = {d: _doc(d, t) for d, t in documents.items()}
-    write_candidates([Query(q, t) for q, t in queries.items()], runs["run-0"].with_texts(texts), tmp_path / "c.json")
+    reranked = reranker([Query(q, t) for q, t in queries.items()], runs["run-0"].with_texts(texts))
+    reranker.costs.write_jsonl(tmp_path / "llm.costs.jsonl")
+    write_run(reranked, tmp_path / "llm.run", info={"stage": repr(reranker), "costs": tmp_path / "llm.costs.jsonl"})
     write_run(runs["run-0"], tmp_path / "first.run")
     write_qrels(qrels, tmp_path / "qrels.txt")
-    code, _, err = run_cli(capsys, "rerank", tmp_path / "c.json", "--reranker", "llm:pointwise", "--method",
-                           "likelihood", "--costs", tmp_path / "llm.costs.jsonl", "-o", tmp_path / "llm.run")
-    assert code == 0, err
     calls = [json.loads(line) for line in (tmp_path / "llm.costs.jsonl").read_text().splitlines()]
     assert len(calls) == 12  # one per candidate
     code, _, err = run_cli(capsys, "report", tmp_path / "first.run", tmp_path / "llm.run", "--qrels",
                            tmp_path / "qrels.txt", "-o", tmp_path / "r.html")
-    assert code == 0 and "LLM costs of 1 run(s)" in err
+    assert code == 0 and "LLM costs of 1 run(s)" in err, err
     page = Page((tmp_path / "r.html").read_text())
     cells = {a["data-key"]: a for tag, a in page.elements if tag == "td" and "data-key" in a}
     assert float(cells["calls"]["data-total"]) == 12

@@ -74,7 +74,7 @@ def llm_options(args) -> dict:
 def run_info(args, stage=None, **extra) -> dict:
     """What the settings file beside a written run records (rankwise.io.runinfo): the command line, the stage
     that produced the run (its repr names model and parameters) and every option's value."""
-    parameters = {k: v for k, v in vars(args).items() if k not in ("func", "argv")}
+    parameters = {k: v for k, v in vars(args).items() if k not in ("func", "argv", "command")}
     return {"command": ["rankwise", *getattr(args, "argv", [])], "stage": None if stage is None else repr(stage),
             "parameters": parameters, **extra}
 

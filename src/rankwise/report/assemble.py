@@ -15,6 +15,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from rankwise.checks import positive_int
 from rankwise.evaluate import EvalResult, compare_results, evaluate, resolve_metrics
 from rankwise.evaluate.compare import Comparison, _baseline_name, _named_runs
 from rankwise.evaluate.metrics import DEFAULT_METRICS
@@ -122,8 +123,6 @@ def build_report(
     settings. The drill-down shows ``drilldown_queries`` queries (all when there are fewer), ``drilldown_rows``
     documents per run, and rank-biased overlap with persistence ``rbo_p``.
     """
-    from rankwise.checks import positive_int
-
     positive_int("drilldown_queries", drilldown_queries)
     positive_int("drilldown_rows", drilldown_rows)
     if not 0 < rbo_p < 1:

@@ -1,6 +1,7 @@
 """A report's inputs from files: runs with their recorded settings, texts for the drill-down, LLM cost logs."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -65,8 +66,11 @@ def match_costs(specs: Sequence[str], runs: Mapping[str, Run],
     out: dict[str, str] = {}
     for name, source in sources.items():
         recorded = (source.settings or {}).get("costs")
-        if recorded and Path(recorded).exists():
+        if recorded and Path(recorded).is_file():
             out[name] = recorded
+        elif recorded:
+            warnings.warn(f"run {name!r}: its settings name the cost log {recorded}, which is not there; its LLM "
+                          "costs are not shown (give --costs NAME=FILE)", stacklevel=2)
     for spec in specs:
         name, sep, path = spec.rpartition("=")
         if sep:

@@ -54,8 +54,8 @@ details.rw-q[open]>summary{border-bottom:1px solid #ddd;border-radius:6px 6px 0 
 .rw-snip{color:#333;margin-top:2px}.rw-snip mark{background:#ffe58a;padding:0 1px}
 .rw-settings dl{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;margin:4px 0 12px}
 .rw-settings dt{color:#555}.rw-settings dd{margin:0;word-break:break-word}
-.rw-settings code,.rw-settings pre{font-size:12px;background:#f5f5f5;padding:1px 4px;border-radius:3px}
-.rw-settings pre{white-space:pre-wrap;margin:2px 0;padding:6px}
+.rw-settings code{font-size:12px;background:#f5f5f5;padding:1px 4px;border-radius:3px;margin-right:4px;
+ display:inline-block}
 """
 
 SCRIPT = """
@@ -157,7 +157,7 @@ def _win_tie_loss(report: Report) -> str:
                     f'<td data-rbo="{overlap!r}">{overlap:.3f}</td></tr>')
     return (f'<table class="rw-table rw-wtl"><thead><tr><th>run</th>{head}<th>RBO</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table><p class="rw-legend">Queries on which each run scores higher / the '
-            f"same / lower than the baseline {escape(report.baseline)!s}; RBO: mean rank-biased overlap of its rankings "
+            f"same / lower than the baseline {escape(report.baseline)}; RBO: mean rank-biased overlap of its rankings "
             f"with the baseline's (p = {report.drilldown.p:g}; 1 = identical).</p>")
 
 
@@ -170,14 +170,15 @@ def _legend(report: Report, colors) -> str:
 def _figures(report: Report) -> str:
     colors = svg.run_colors(report.runs)
     links = frozenset(q.qid for q in report.drilldown.queries)
-    shown = []
-    for run, deltas in report.deltas.items():
-        shown.append(svg.delta_bars(deltas, run, report.baseline, report.primary, links))
+    reach = max((abs(d) for deltas in report.deltas.values() for _, d in deltas), default=0.0)
+    shown = [svg.delta_bars(deltas, run, report.baseline, report.primary, links, reach)
+             for run, deltas in report.deltas.items()]
     n = len(next(iter(report.deltas.values()), []))
     bars = ("one bar per query; hover for the query, click to open its drill-down" if n <= svg.BAR_LIMIT
             else f"{n:,} queries: drawn as one shape per sign")
     out = [f'<section id="per-query"><h2>Per query against {escape(report.baseline)}</h2>',
-           f'<p class="rw-note">Differences in {escape(report.primary)}, largest gain first ({bars}).</p>',
+           f'<p class="rw-note">Differences in {escape(report.primary)}, largest gain first, all runs on one scale '
+           f"({bars}).</p>",
            '<div class="rw-figs">', *shown, "</div></section>"]
     out += ['<section id="distributions"><h2>Distributions</h2>', _legend(report, colors),
             '<p class="rw-note">Per-query values: box = quartiles, line = median, whiskers = minimum to maximum, '
@@ -298,12 +299,13 @@ def _settings(report: Report) -> str:
             if info.get("command"):
                 items.append(("command", f"<code>{escape(' '.join(map(str, info['command'])))}</code>"))
             if info.get("seconds") is not None:
-                items.append(("seconds", f"{float(info['seconds']):,.1f}"))
+                items.append(("time taken", f"{float(info['seconds']):,.1f} s"))
             if info.get("costs"):
                 items.append(("LLM cost log", escape(str(info["costs"]))))
-            if info.get("parameters"):
-                items.append(("parameters", f"<pre>{escape(json.dumps(info['parameters'], indent=1, default=str))}"
-                                            "</pre>"))
+            given = {k: v for k, v in (info.get("parameters") or {}).items() if v is not None}
+            if given:
+                items.append(("options", " ".join(f"<code>{escape(k)}={escape(json.dumps(v, default=str))}</code>"
+                                                  for k, v in given.items())))
             if info.get("stale"):
                 warn = ('<p class="rw-warn">The run file has changed since rankwise wrote these settings: they may '
                         "not describe it.</p>")

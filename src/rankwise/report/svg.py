@@ -95,12 +95,16 @@ class _Plot:
 
 
 def delta_bars(deltas: Sequence[tuple[str, float]], run: str, baseline: str, metric: str,
-               links: frozenset[str] = frozenset(), width: int = 610, height: int = 210) -> str:
+               links: frozenset[str] = frozenset(), reach: float | None = None, width: int = 600,
+               height: int = 210) -> str:
     """Per-query differences ``run - baseline`` on ``metric``, sorted: gains left (green), losses right (red).
-    Bars of queries in ``links`` link to their drill-down."""
+    Bars of queries in ``links`` link to their drill-down. The y axis spans ±``reach`` (default: the largest
+    difference), so that several runs can share one scale."""
     values = np.array([d for _, d in deltas], dtype=float)
     n = len(values)
-    reach = float(np.max(np.abs(values))) if n and np.any(values) else 0.05
+    if reach is None:
+        reach = float(np.max(np.abs(values))) if n else 0.0
+    reach = reach or 0.05
     ticks = nice_ticks(-reach, reach, 4)
     plot = _Plot(width, height, (0, max(n, 1)), (min(ticks[0], -reach), max(ticks[-1], reach)), bottom=22)
     plot.axes(yticks=ticks, ylabel=f"Δ {metric}", yformat=lambda t: f"{t:+g}" if t else "0")
