@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rankwise.cli.options import add_metric_options, add_test_options, eval_options, test_options
+from rankwise.cli.options import add_metric_options, add_test_options, check_writable, eval_options, test_options
 from rankwise.evaluate.metrics import DEFAULT_METRICS
 
 
@@ -57,6 +57,7 @@ def cmd_compare(args) -> int:
     if args.html:  # the report's table is compare's table: compute it once
         from rankwise.report.inputs import report_files
 
+        check_writable(args.html)
         report = report_files(paths, args.qrels, args.metrics, lenient=args.lenient, **test_options(args),
                               **eval_options(args))
         table = report.comparison

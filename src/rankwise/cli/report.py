@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from rankwise.cli.options import add_metric_options, add_test_options, eval_options, test_options
+from rankwise.cli.options import add_metric_options, add_test_options, check_writable, eval_options, test_options
 
 
 def register(sub) -> None:
@@ -36,6 +36,7 @@ def cmd_report(args) -> int:
     from rankwise.report.inputs import report_files
 
     resolve_metrics(args.metrics or DEFAULT_METRICS)  # a misspelt metric fails before any file is read
+    check_writable(args.output)
     report = report_files(
         args.runs, args.qrels, args.metrics, names=args.names, baseline=args.baseline or 0, dataset=args.dataset,
         candidates=args.candidates, costs=args.costs, lenient=args.lenient, drilldown_rows=args.rows,
