@@ -57,15 +57,13 @@ def write_run_info(run_path: PathLike, run, tag: str, info: Mapping[str, Any]) -
         "candidates": run.num_candidates,
         "sha256": file_sha256(run_path),
     }
-    costs = info.get("costs")
-    if costs:
-        try:
-            costs = os.path.relpath(Path(costs).resolve(), run_path.resolve().parent)
-        except ValueError:  # another drive (Windows)
-            costs = str(Path(costs).resolve())
     record.update({k: v for k, v in info.items() if v is not None})
-    if costs:
-        record["costs"] = costs
+    if record.get("costs"):  # relative to the run's folder, so that both can move together
+        costs = Path(record["costs"]).resolve()
+        try:
+            record["costs"] = os.path.relpath(costs, run_path.resolve().parent)
+        except ValueError:  # another drive (Windows)
+            record["costs"] = str(costs)
     path = run_info_path(run_path)
     path.write_text(json.dumps(record, indent=1, ensure_ascii=False, default=repr) + "\n", encoding="utf-8")
     return path

@@ -17,7 +17,7 @@ import numpy as np
 
 from rankwise.checks import positive_int
 from rankwise.evaluate import EvalResult, compare_results, evaluate, resolve_metrics
-from rankwise.evaluate.compare import Comparison, _baseline_name, _named_runs
+from rankwise.evaluate.compare import Comparison, _named_runs
 from rankwise.evaluate.metrics import DEFAULT_METRICS
 from rankwise.evaluate.significance import align
 from rankwise.io.files import PathLike
@@ -142,7 +142,7 @@ def build_report(
     for w in caught:  # still said where they would have been said
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
-    base = _baseline_name(baseline, list(named))
+    base = comparison.baseline
     primary = keys[0]
     win_tie_loss: dict[str, dict[str, tuple[int, int, int]]] = {}
     deltas: dict[str, list[tuple[str, float]]] = {}
@@ -160,11 +160,10 @@ def build_report(
     evaluated = results[base].queries
     rbo = overlaps(named, base, evaluated, rbo_p)
     query_texts = _query_texts(queries)
-    doc_texts = None if documents is None else _DocumentTexts(documents)
     drilldown = build_drilldown(
         named, qrels, {name: results[name].per_query[primary] for name in named}, rbo, base, primary,
         limit=drilldown_queries, depth=drilldown_rows, p=rbo_p, relevance_level=relevance_level,
-        queries=query_texts, documents=doc_texts,
+        queries=query_texts, documents=documents,
     )
     summaries = {}
     for name, log in (costs or {}).items():
@@ -203,20 +202,3 @@ def _query_texts(queries) -> dict[str, str] | None:
     if isinstance(queries, Mapping):
         return {str(k): str(v) for k, v in queries.items()}
     return {q.qid: q.text for q in queries}
-
-
-class _DocumentTexts(Mapping):
-    """``{docid: text}`` over a mapping of texts or Documents (title and text)."""
-
-    def __init__(self, documents):
-        self._documents = documents
-
-    def __getitem__(self, docid):
-        doc = self._documents[docid]
-        return doc.contents if isinstance(doc, Document) else str(doc)
-
-    def __iter__(self):
-        return iter(self._documents)
-
-    def __len__(self):
-        return len(self._documents)

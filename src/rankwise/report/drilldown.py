@@ -12,7 +12,7 @@ from typing import Mapping
 
 from rankwise.report.overlap import rank_biased_overlap
 from rankwise.report.text import query_terms, snippet_html
-from rankwise.types import Run
+from rankwise.types import Document, Run
 
 
 @dataclass
@@ -99,7 +99,7 @@ def build_drilldown(runs: Mapping[str, Run], qrels: Mapping[str, Mapping[str, in
                     per_query: Mapping[str, Mapping[str, float]], rbo: Mapping[str, Mapping[str, float]],
                     baseline: str, metric: str, *, limit: int, depth: int, p: float, relevance_level: int = 1,
                     queries: Mapping[str, str] | None = None,
-                    documents: Mapping[str, str] | None = None) -> Drilldown:
+                    documents: Mapping[str, str | Document] | None = None) -> Drilldown:
     """The drill-down of :func:`select` 's queries: ``depth`` rows per run."""
     views = []
     for qid, reason in select(per_query, rbo, baseline, metric, limit):
@@ -114,6 +114,8 @@ def build_drilldown(runs: Mapping[str, Run], qrels: Mapping[str, Mapping[str, in
                 continue
             for i, docid in enumerate(ranking.docids[:depth]):
                 passage = ranking.texts[i] if ranking.texts is not None else (documents or {}).get(docid)
+                if isinstance(passage, Document):
+                    passage = passage.contents
                 rows[name].append(Row(i + 1, docid, judged.get(docid),
                                       None if passage is None else snippet_html(passage, terms)))
         views.append(QueryView(
