@@ -401,6 +401,24 @@ def test_llm_costs_reach_the_report_through_the_run_settings(tmp_path, capsys, s
     assert float(cells["prompt_tokens"]["data-mean"]) == sum(c["prompt_tokens"] for c in calls) / 3
 
 
+def test_texts_from_a_beir_folder_keep_only_what_the_drilldown_shows(files, collection, capsys):
+    from rankwise.io import write_beir
+    from rankwise.report.inputs import candidate_docids, texts_from_beir
+    from rankwise.types import Dataset
+
+    runs, qrels, queries, documents = collection
+    corpus = {d: _doc(d, t) for d, t in documents.items()}
+    write_beir(Dataset("syn", corpus, [Query(q, t) for q, t in queries.items()], qrels), files / "beir")
+    wanted = candidate_docids(runs, 3)
+    got_queries, got_docs = texts_from_beir(files / "beir", wanted)
+    assert got_queries == queries and got_docs == {d: documents[d] for d in wanted}
+    code, _, err = run_cli(capsys, "report", files / "run-0.run", files / "run-2.run", "--qrels", files / "qrels.txt",
+                           "--dataset", files / "beir", "--rows", "3", "--drill-down", "4", "-o", files / "b.html")
+    assert code == 0, err
+    html = (files / "b.html").read_text()
+    assert html.count("<li data-doc=") == 4 * 2 * 3 and "<mark>" in html
+
+
 def test_cli_compare_html_prints_the_same_table(files, capsys):
     args = ["compare", files / "run-0.run", files / "run-2.run", "--qrels", files / "qrels.txt", "-m", "P_5"]
     _, plain, _ = run_cli(capsys, *args)
