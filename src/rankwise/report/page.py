@@ -132,11 +132,11 @@ def comparison_table(comparison: Comparison) -> str:
         label = escape(run) + (' <span class="rw-tag">baseline</span>' if run == c.baseline else "")
         cls = ' class="rw-baseline"' if run == c.baseline else ""
         rows.append(f'<tr data-run="{_attr(run)}"{cls}><th>{label}</th>{"".join(cells)}</tr>')
-    correction = c.correction or "none"
+    note = f"; the p-values under the values are {c.correction.capitalize()}-adjusted" if c.correction else ""
     return (f'<table class="rw-table rw-comparison" data-baseline="{_attr(c.baseline)}" data-test="{_attr(c.test)}" '
-            f'data-correction="{_attr(correction)}" data-alpha="{c.alpha!r}"><thead><tr><th>run</th>{head}</tr>'
-            f'</thead><tbody>{"".join(rows)}</tbody></table><p class="rw-legend">{escape(c.legend())}; '
-            "p-values shown are adjusted</p>")
+            f'data-correction="{_attr(c.correction or "none")}" data-alpha="{c.alpha!r}"><thead><tr><th>run</th>'
+            f'{head}</tr></thead><tbody>{"".join(rows)}</tbody></table><p class="rw-legend">{escape(c.legend())}'
+            f"{note}</p>")
 
 
 def comparison_fragment(comparison: Comparison) -> str:
