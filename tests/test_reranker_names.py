@@ -150,3 +150,18 @@ def test_a_tiny_cross_encoder_folder_loads_by_path(tmp_path):
     with torch.no_grad():
         expected = model(**enc).logits[0, 0].item()
     assert reranker.predict([("what do zebras eat", "zebras eat grass")])[0] == pytest.approx(expected, abs=1e-5)
+
+
+def test_no_reranker_can_run_here_names_each_failure_and_the_fix(monkeypatch):
+    import rankwise.rerank as rerank
+    from rankwise.errors import UserError
+    from rankwise.models import MissingExtraError
+
+    def missing(**_):
+        raise MissingExtraError("the cross-encoder needs 'onnxruntime': pip install 'rankwise[onnx]'")
+
+    monkeypatch.setitem(rerank.RERANKERS, "cross-encoder", (missing, "test"))
+    monkeypatch.setattr(rerank, "PREFERENCE", ("cross-encoder",))
+    with pytest.raises(UserError, match=r"no reranker can run here: cross-encoder: the cross-encoder needs "
+                                        r"'onnxruntime'.*Install the offline kit \(make kit\)"):
+        rerank.best_available_reranker()

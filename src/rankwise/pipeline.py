@@ -190,7 +190,13 @@ class Then(Stage):
         self.first, self.second = first, second
 
     def transform(self, queries, run):
-        return apply(self.second, queries, apply(self.first, queries, run))
+        first = apply(self.first, queries, run)
+        out = apply(self.second, queries, first)
+        # What earlier stages recorded (Run.meta) goes on with the run.
+        if getattr(first, "meta", None) and first.meta.keys() - out.meta.keys():
+            out = Run(out, name=out.name)
+            out.meta = {**first.meta, **out.meta}
+        return out
 
     def __str__(self):
         return f"{self.first} >> {self.second}"

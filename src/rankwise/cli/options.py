@@ -159,3 +159,64 @@ def _looks_like_json(path: str) -> bool:
     if not head:
         raise FormatError(path, None, "the file is empty; CANDIDATES must be RankGPT-style JSON or a TREC run")
     return head.startswith("[") or head.startswith("{")
+
+
+def add_recency_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("recency reranking (--reranker recency; docs/seed_methods.md)")
+    g.add_argument("--relevance", default="cross-encoder",
+                   help="the relevance reranker recency is combined with, or 'none' for the candidates' scores "
+                        "(default: cross-encoder)")
+    g.add_argument("--recency-weight", type=float, default=1.0,
+                   help="score = relevance * recency ** WEIGHT (0: plain relevance; default 1, AutoCast++'s product)")
+    g.add_argument("--decay", default="exponential", choices=["exponential", "linear"],
+                   help="recency of a document AGE days older than the question (default: exponential)")
+    g.add_argument("--half-life", type=float, default=30.0, help="exponential decay's half-life in days (default 30)")
+    g.add_argument("--horizon", type=float, default=365.0, help="linear decay reaches 0 at this age in days")
+    g.add_argument("--undated", type=float, default=0.5, help="recency of documents without a date (default 0.5)")
+
+
+def recency_options(args) -> dict:
+    """The RecencyReranker's options, its documents' dates read from --dataset."""
+    from rankwise.io import read_beir
+
+    if not args.dataset:
+        raise ValueError("--reranker recency needs document dates: pass --dataset DATASET_DIR (a BEIR folder whose "
+                         "corpus.jsonl has 'date' or 'timestamp' fields and whose queries.jsonl dates the questions)")
+    relevance = args.relevance
+    if relevance.startswith("llm:"):
+        from rankwise.rerank import get_reranker
+
+        relevance = get_reranker(relevance, **llm_options(args))
+    return dict(relevance=relevance, documents=read_beir(args.dataset, None).corpus, weight=args.recency_weight,
+                decay=args.decay, half_life_days=args.half_life, horizon_days=args.horizon, undated=args.undated)
+
+
+def add_rewrite_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("query rewriting before retrieval (docs/seed_methods.md)")
+    g.add_argument("--rewrite", metavar="METHOD",
+                   help="rewrite queries with an LLM first: hyde, hyde-scifact, expand, rewrite, or a JSON template "
+                        "file; the rewritten queries are written to OUTPUT.rewrites.jsonl")
+    g.add_argument("--llm", metavar="MODEL_OR_URL",
+                   help="the rewriting LLM: model name or path, or an OpenAI-compatible URL "
+                        "(default: HuggingFaceTB/SmolLM2-135M-Instruct)")
+
+
+def rewriter(args):
+    """The QueryRewriter --rewrite asks for, or None."""
+    if not args.rewrite:
+        return None
+    from rankwise.rewrite import QueryRewriter
+
+    method = args.rewrite
+    if method.endswith(".json"):
+        method = json.loads(Path(method).read_text(encoding="utf-8"))
+    return QueryRewriter(args.llm or "HuggingFaceTB/SmolLM2-135M-Instruct", method)
+
+
+def write_rewrites(rewriter, output: str) -> str:
+    """The rewrites of a run, one JSON line per query, beside the run file; returns the path."""
+    path = f"{output.removesuffix('.gz')}.rewrites.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for qid, record in rewriter.records.items():
+            f.write(json.dumps({"qid": qid, **record}, ensure_ascii=False) + "\n")
+    return path

@@ -8,20 +8,27 @@ from pathlib import Path
 from rankwise.checks import positive_int
 from rankwise.cli.options import (
     add_llm_options,
+    add_recency_options,
+    add_rewrite_options,
     check_writable,
     llm_options,
     load_candidates,
+    recency_options,
+    rewriter,
     run_info,
+    write_rewrites,
 )
 
 
 def register(sub) -> None:
     p = sub.add_parser("retrieve", help="first-stage retrieval over a BEIR folder, TREC run out")
     p.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
-    p.add_argument("--retriever", default="bm25", choices=["bm25", "dense", "splade", "hybrid"],
-                   help="bm25 (default), dense (bi-encoder), splade (learned sparse), hybrid (BM25 + dense, RRF)")
-    p.add_argument("--model", metavar="NAME", help="dense/SPLADE model: hub name, local folder or offline-kit name "
-                   "(default: BAAI/bge-small-en-v1.5 for dense and hybrid, splade-tiny for splade)")
+    p.add_argument("--retriever", default="bm25", choices=["bm25", "dense", "splade", "hybrid", "promptreps"],
+                   help="bm25 (default), dense (bi-encoder), splade (learned sparse), hybrid (BM25 + dense, RRF), "
+                        "promptreps (an LLM's dense + sparse one-word representations)")
+    p.add_argument("--model", metavar="NAME", help="dense/SPLADE/PromptReps model: hub name, local folder or "
+                   "offline-kit name (default: BAAI/bge-small-en-v1.5 for dense and hybrid, splade-tiny for splade, "
+                   "HuggingFaceTB/SmolLM2-135M-Instruct for promptreps: any causal LM)")
     p.add_argument("--ann", default="exact", choices=["exact", "hnsw", "ivf"], help="dense search (default: exact)")
     p.add_argument("--batch-size", type=int, help="encoding batch size (default: the model's)")
     p.add_argument("--cache", action="store_true", help="keep encoded corpora in $RANKWISE_CACHE and reuse them")
@@ -44,6 +51,7 @@ def register(sub) -> None:
     p.add_argument("--index", metavar="DIR", help="load the index from DIR if it exists (its settings win), "
                    "else build it and save it there")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write (.gz compresses)")
+    add_rewrite_options(p)
     p.set_defaults(func=cmd_retrieve)
 
     p = sub.add_parser("rerank", help="rerank candidates (RankGPT-style JSON, or a TREC run with --dataset)")
@@ -61,6 +69,7 @@ def register(sub) -> None:
                         "(default: an error naming them)")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write")
     add_llm_options(p)
+    add_recency_options(p)
     p.set_defaults(func=cmd_rerank)
 
     p = sub.add_parser("fuse", help="fuse TREC runs (RRF, CombSUM/MNZ/MAX/ANZ, Borda), weights given or learned")
@@ -99,7 +108,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-DEFAULT_MODELS = {"dense": "BAAI/bge-small-en-v1.5", "hybrid": "BAAI/bge-small-en-v1.5", "splade": "splade-tiny"}
+DEFAULT_MODELS = {"dense": "BAAI/bge-small-en-v1.5", "hybrid": "BAAI/bge-small-en-v1.5", "splade": "splade-tiny",
+                  "promptreps": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 
 
 def build_retriever(args, dataset):
@@ -126,9 +136,12 @@ def build_retriever(args, dataset):
         dense = DenseRetriever(model, index=args.ann, **encoding).index(dataset.documents)
         first = bm25().index(dataset.documents)
         return fuse([first % args.top_k, dense % args.top_k], "rrf", top=args.top_k), "indexed BM25 and dense"
+    from rankwise.retrieve.promptreps import PromptRepsRetriever
+
     kinds = {"bm25": (BM25Retriever, bm25),
              "dense": (DenseRetriever, lambda: DenseRetriever(model, index=args.ann, **encoding)),
-             "splade": (SpladeRetriever, lambda: SpladeRetriever(model, **encoding))}
+             "splade": (SpladeRetriever, lambda: SpladeRetriever(model, **encoding)),
+             "promptreps": (PromptRepsRetriever, lambda: PromptRepsRetriever(model, **encoding))}
     cls, make = kinds[args.retriever]
     if index_dir is not None and index_dir.exists():
         return cls.load(index_dir), f"loaded index {index_dir}"
@@ -156,7 +169,10 @@ def cmd_retrieve(args) -> int:
 
         retriever = RM3(retriever, fb_docs=args.fb_docs, fb_terms=args.fb_terms,
                         original_weight=args.original_query_weight, k=args.top_k)
-    if args.retriever == "hybrid" or args.rm3:
+    rewriting = rewriter(args)
+    if rewriting is not None:
+        retriever = rewriting >> (retriever % args.top_k if args.retriever != "hybrid" and not args.rm3 else retriever)
+    if args.retriever == "hybrid" or args.rm3 or rewriting is not None:
         run = retriever(dataset.queries)
     else:
         run = retriever.search(dataset.queries, k=args.top_k)
@@ -165,6 +181,10 @@ def cmd_retrieve(args) -> int:
               info=run_info(args, retriever, seconds=round(searched - indexed, 3)))
     print(f"{what} in {indexed - start:.1f}s; searched {len(dataset.queries):,} queries in "
           f"{searched - indexed:.1f}s; wrote {run.num_candidates:,} lines to {args.output}", file=sys.stderr)
+    if rewriting is not None:
+        print(f"rewrote {len(rewriting.records):,} queries with {rewriting.template.name} "
+              f"({rewriting.fallbacks:,} empty LLM answers: original query used); wrote "
+              f"{write_rewrites(rewriting, args.output)}", file=sys.stderr)
     return 0
 
 
@@ -177,6 +197,8 @@ def cmd_rerank(args) -> int:
     queries, candidates = load_candidates(args.candidates, args.dataset, args.split,
                                           missing_queries="skip" if args.skip_missing_queries else "error")
     options = llm_options(args) if args.reranker.startswith("llm:") else {}
+    if args.reranker == "recency":
+        options = recency_options(args)
     reranker = get_reranker(args.reranker, model=args.model, **options)
     start = time.perf_counter()
     run = reranker(queries, candidates.top(args.top_k))
@@ -185,6 +207,8 @@ def cmd_rerank(args) -> int:
               info=run_info(args, reranker, costs=args.costs, seconds=round(elapsed, 3)))
     print(f"reranked the top-{args.top_k} of {len(queries):,} queries with {args.reranker} in {elapsed:.1f}s "
           f"({run.num_candidates / max(elapsed, 1e-9):,.0f} candidates/s); wrote {args.output}", file=sys.stderr)
+    if args.reranker == "recency":
+        print(f"recency: {dict(reranker.counts)}", file=sys.stderr)
     costs = getattr(reranker, "costs", None)  # LLM rerankers: what every call cost
     if costs is not None:
         print(costs.table(), file=sys.stderr)

@@ -8,6 +8,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from rankwise.io.dates import parse_date
 from rankwise.io.files import FormatError, PathLike, numbered_lines, open_text
 from rankwise.types import Document, Qrels, Query, Ranking, Run
 
@@ -290,7 +291,17 @@ _DOC_TITLE_TAGS = ("title", "headline", "head")
 
 def iter_trec_docs(path: PathLike) -> Iterator[Document]:
     """Stream ``<DOC><DOCNO>id</DOCNO>…</DOC>`` documents. Text inside other tags is kept (tags removed);
-    a ``<TITLE>``/``<HEADLINE>`` element becomes the title."""
+    a ``<TITLE>``/``<HEADLINE>`` element becomes the title, a ``<DATE>`` element the date (see
+    :func:`rankwise.io.dates.parse_date`; a document whose ``<DATE>`` cannot be read stays undated, and one warning
+    at the end of the file counts them)."""
+    unreadable: list[int] = []
+    yield from _iter_trec_docs(path, unreadable)
+    if unreadable:
+        warnings.warn(f"{path}: {len(unreadable)} document(s) have a <DATE> that is not a date (first at line "
+                      f"{unreadable[0]}); they are read as undated")
+
+
+def _iter_trec_docs(path: PathLike, unreadable: list[int]) -> Iterator[Document]:
     in_doc = False
     start_line = 0
     body: list[str] = []
@@ -309,7 +320,7 @@ def iter_trec_docs(path: PathLike) -> Iterator[Document]:
             continue
         if upper.endswith("</DOC>"):
             body.append(stripped[: -len("</DOC>")])
-            yield _parse_doc(path, start_line, "\n".join(body))
+            yield _parse_doc(path, start_line, "\n".join(body), unreadable)
             in_doc = False
             continue
         body.append(line)
@@ -320,9 +331,10 @@ def iter_trec_docs(path: PathLike) -> Iterator[Document]:
 _DOCNO = re.compile(r"<DOCNO>\s*(.*?)\s*</DOCNO>", re.IGNORECASE | re.DOTALL)
 _ELEMENT = re.compile(r"<(\w+)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
 _ANY_TAG = re.compile(r"</?\w+[^>]*>")
+_DATE = re.compile(r"<DATE>(.*?)</DATE>", re.IGNORECASE | re.DOTALL)
 
 
-def _parse_doc(path, line: int, body: str) -> Document:
+def _parse_doc(path, line: int, body: str, unreadable: list[int]) -> Document:
     m = _DOCNO.search(body)
     if not m or not m.group(1):
         raise FormatError(path, line, "document has no <DOCNO>")
@@ -334,8 +346,15 @@ def _parse_doc(path, line: int, body: str) -> Document:
             title = " ".join(_ANY_TAG.sub(" ", el.group(2)).split())
             rest = rest[: el.start()] + rest[el.end() :]
             break
+    date = None
+    found = _DATE.search(rest)
+    if found:  # the date's text stays in the document's text, as every other element's does
+        try:
+            date = parse_date(_ANY_TAG.sub(" ", found.group(1)))
+        except (ValueError, OverflowError, OSError):
+            unreadable.append(line)
     text = " ".join(_ANY_TAG.sub(" ", rest).split())
-    return Document(docid, text, title)
+    return Document(docid, text, title, date)
 
 
 def read_trec_docs(path: PathLike) -> dict[str, Document]:

@@ -35,6 +35,12 @@ def _monot5(**options) -> Reranker:
     return MonoT5Reranker(**options)
 
 
+def _recency(**options) -> Reranker:
+    from rankwise.rerank.recency import RecencyReranker
+
+    return RecencyReranker(**{"relevance": "cross-encoder", **options})
+
+
 def _rankt5(**options) -> Reranker:
     from rankwise.rerank.seq2seq import RankT5Reranker
 
@@ -50,6 +56,8 @@ RERANKERS: dict[str, tuple[Callable[..., Reranker], str]] = {
                           "offline kit ships only its backbone, answerai-colbert-small-v1-backbone: no ColBERT quality)"),
     "monot5": (_monot5, "monoT5 pointwise seq2seq, log-odds of true/false (castorini/monot5-base-msmarco; torch extra)"),
     "rankt5": (_rankt5, "RankT5 encoder-decoder, logit of <extra_id_10> (Soyoung97/RankT5-base; torch extra)"),
+    "recency": (_recency, "AutoCast++ recency-aware reranking: a relevance reranker (default cross-encoder) times the "
+                          "recency of each document's date before the question's; later documents dropped"),
 }
 # What `rankwise demo` tries first: the strongest reranker that runs on this machine.
 PREFERENCE = ("cross-encoder", "bm25")

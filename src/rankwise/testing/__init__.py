@@ -2,12 +2,13 @@
 OpenAI-protocol server. Nothing here is meant for production use.
 
 - :class:`OracleJudge`, :class:`NoisyJudge` (:mod:`rankwise.testing.judges`): LLM engines whose answers come from
-  relevance labels, so that the *algorithm* of an LLM reranker can be checked against known answers.
+  relevance labels, so that the *algorithm* of an LLM reranker can be checked against known answers;
+  :class:`ScriptedLLM`, an engine whose generated answers are given (for query rewriting).
 - :class:`OpenAIServer` (:mod:`rankwise.testing.openai_server`): a local transformers model served over the OpenAI
   protocol on loopback (``python -m rankwise.testing.openai_server``), with fault injection; imported on use
   (it needs the ``llm`` extra).
 """
-from rankwise.testing.judges import NoisyJudge, OracleJudge
+from rankwise.testing.judges import NoisyJudge, OracleJudge, ScriptedLLM
 
 
 def __getattr__(name: str):
@@ -18,4 +19,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["OracleJudge", "NoisyJudge", "OpenAIServer"]
+__all__ = ["OracleJudge", "NoisyJudge", "ScriptedLLM", "OpenAIServer"]

@@ -319,3 +319,35 @@ def _common_prefix(text: str, start: int, passage: str) -> int:
 def _logsumexp(values: Sequence[float]) -> float:
     top = max(values)
     return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+class ScriptedLLM(LLM):
+    """An engine whose generations are given: ``answers`` maps a text the prompt contains (e.g. a query) to the
+    answer; prompts that contain none of them get ``default``. ``fail=True`` makes every call raise. For stages that
+    read generated text (query rewriting), where the answer itself must be known."""
+
+    name = "scripted"
+    capabilities = frozenset({"generate"})
+
+    def __init__(self, answers: Mapping[str, str], default: str = "", fail: bool = False):
+        self.answers, self.default, self.fail = dict(answers), default, fail
+        self.prompts: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD.findall(text))
+
+    def truncate_text(self, text: str, max_tokens: int) -> str:
+        return " ".join(_WORD.findall(text)[:max_tokens])
+
+    def generate(self, prompts: Sequence[Prompt], max_tokens: int, stop: Sequence[str] = ()) -> list[Generation]:
+        if self.fail:
+            raise ConnectionError("scripted engine failure")
+        out = []
+        for prompt in prompts:
+            text = prompt.plain()
+            self.prompts.append(text)
+            # the longest key found wins, so that a query that contains another query gets its own answer
+            key = max((k for k in self.answers if k in text), key=len, default=None)
+            answer = self.answers[key] if key is not None else self.default
+            out.append(Generation(answer, Usage(self.count_tokens(text), self.count_tokens(answer), 1, 0.0)))
+        return out
