@@ -2,7 +2,6 @@
 and the execution layer reuses journalled units (local backend; Ray is tested in test_ray.py)."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

@@ -8,7 +8,12 @@ import pytest
 from rankwise.cli import main
 from rankwise.io import read_run, write_beir
 from rankwise.models import package_folder
-from rankwise.retrieve.promptreps import PromptRepsEncoder, PromptRepsRetriever, stop_words, text_words
+from rankwise.retrieve.promptreps import (
+    PromptRepsEncoder,
+    PromptRepsRetriever,
+    stop_words,
+    text_words,
+)
 from rankwise.types import Dataset, Document, Qrels, Query
 
 DOCS = [

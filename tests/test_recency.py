@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from rankwise.cli import main
-from rankwise.io import FormatError, read_beir, read_run, read_trec_docs, write_beir, write_run
+from rankwise.io import (
+    FormatError,
+    read_beir,
+    read_run,
+    read_trec_docs,
+    write_beir,
+    write_run,
+)
 from rankwise.io.dates import parse_date
 from rankwise.rerank import RERANKERS, get_reranker
 from rankwise.rerank.bm25 import BM25Reranker

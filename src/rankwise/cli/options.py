@@ -23,6 +23,18 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lenient", action="store_true", help="accept run lines with extra text after the run tag")
 
 
+def add_test_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--test", default="ttest", choices=["ttest", "wilcoxon", "permutation"],
+                   help="paired significance test (default: ttest)")
+    p.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "none"],
+                   help="multiple-testing correction over all comparisons (default: holm)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
+
+
+def test_options(args) -> dict:
+    return dict(test=args.test, correction=None if args.correction == "none" else args.correction, alpha=args.alpha)
+
+
 def add_llm_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("LLM rerankers (--reranker llm:…; docs/llm_rerankers.md)")
     g.add_argument("--llm", metavar="MODEL_OR_URL",
@@ -96,8 +108,8 @@ def ray_options(args):
 
 
 # Options that say how or where a run goes, not what it computes: a run resumed with other values is the same run.
-RUN_CONTROL = {"func", "output", "resume", "journal", "ray", "workers", "worker_cpus", "worker_gpus", "costs", "cache",
-               "index"}
+RUN_CONTROL = {"func", "argv", "output", "resume", "journal", "ray", "workers", "worker_cpus", "worker_gpus", "costs",
+               "cache", "index"}
 
 
 def run_settings(args, files) -> dict:
@@ -111,16 +123,12 @@ def run_settings(args, files) -> dict:
     return settings
 
 
-def write_output(run, path: str, tag: str) -> None:
-    """The TREC run written atomically (a killed run leaves the old file or the whole new one), gzip without a
-    time stamp, so that identical runs give identical bytes."""
-    import gzip
-
-    from rankwise.distributed import atomic_write
-    from rankwise.io.trec import format_run
-
-    data = "".join(format_run(run, tag)).encode("utf-8")
-    atomic_write(path, gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data)
+def run_info(args, stage=None, **extra) -> dict:
+    """What the settings file beside a written run records (rankwise.io.runinfo): the command line, the stage
+    that produced the run (its repr names model and parameters) and every option's value."""
+    parameters = {k: v for k, v in vars(args).items() if k not in ("func", "argv", "command")}
+    return {"command": ["rankwise", *getattr(args, "argv", [])], "stage": None if stage is None else repr(stage),
+            "parameters": parameters, **extra}
 
 
 def eval_options(args) -> dict:

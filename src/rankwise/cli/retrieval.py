@@ -17,8 +17,8 @@ from rankwise.cli.options import (
     ray_options,
     recency_options,
     rewriter,
+    run_info,
     run_settings,
-    write_output,
     write_rewrites,
 )
 
@@ -165,7 +165,7 @@ def build_retriever(args, dataset):
 
 def cmd_retrieve(args) -> int:
     from rankwise.distributed import executing
-    from rankwise.io import read_beir
+    from rankwise.io import read_beir, write_run
 
     if args.rm3 and args.retriever != "bm25":
         raise ValueError("--rm3 expands BM25 queries: use it with --retriever bm25")
@@ -205,7 +205,8 @@ def cmd_retrieve(args) -> int:
     else:
         run = retriever.search(dataset.queries, k=args.top_k)
     searched = time.perf_counter()
-    write_output(run, args.output, tag=f"rankwise-{args.retriever}{'-rm3' if args.rm3 else ''}")
+    write_run(run, args.output, tag=f"rankwise-{args.retriever}{'-rm3' if args.rm3 else ''}",
+              info=run_info(args, retriever, seconds=round(searched - indexed, 3)))
     if execution is not None:
         execution.journal.finish()
     print(f"{what} in {indexed - start:.1f}s; searched {len(dataset.queries):,} queries in "
@@ -220,6 +221,7 @@ def cmd_retrieve(args) -> int:
 def cmd_rerank(args) -> int:
     from rankwise.distributed import executing
     from rankwise.distributed.execution import DeferredReranker
+    from rankwise.io import write_run
     from rankwise.rerank import get_reranker
 
     positive_int("--top-k", args.top_k)
@@ -252,7 +254,8 @@ def cmd_rerank(args) -> int:
                    settings=settings, ray=ray, unit_size=args.unit_size) as execution:
         run = reranker(queries, candidates.top(args.top_k))
     elapsed = time.perf_counter() - start
-    write_output(run, args.output, tag=f"rankwise-{args.reranker}")
+    write_run(run, args.output, tag=f"rankwise-{args.reranker}",
+              info=run_info(args, reranker, costs=args.costs, seconds=round(elapsed, 3)))
     execution.journal.finish()
     reused = f"; {execution.reused} unit(s) from the journal" if execution.reused else ""
     print(f"reranked the top-{args.top_k} of {len(queries):,} queries with {args.reranker} in {elapsed:.1f}s "

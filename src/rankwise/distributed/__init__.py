@@ -9,7 +9,12 @@
 
 Ray is imported only when a run asks for it. See docs/scaling.md.
 """
-from rankwise.distributed.execution import Execution, RayOptions, current_execution, executing
+from rankwise.distributed.execution import (
+           Execution,
+           RayOptions,
+           current_execution,
+           executing,
+)
 from rankwise.distributed.journal import Journal, JournalError, atomic_write
 from rankwise.distributed.units import Recipe
 

@@ -31,7 +31,7 @@ Typical use (what ``rankwise rerank --resume`` does; ``rag`` and ``train`` adopt
                 continue
             answers[q.qid] = answer = generate(q)
             journal.commit(q.qid, answer)                        # JSON-able value; now survives a SIGKILL
-        write_output_atomically(answers)                         # rankwise.distributed.journal.atomic_write
+        write_output_atomically(answers)                         # rankwise.io.files.atomic_write
         journal.finish()                                         # the output is complete: the journal goes
 
 ``train`` commits one unit per finished epoch or checkpoint, with the checkpoint path and its SHA-256 as the value
@@ -43,9 +43,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Mapping
+
+from rankwise.io.files import atomic_write
 
 FORMAT = "rankwise.journal"
 VERSION = 1
@@ -74,35 +75,6 @@ def _parse(line: bytes) -> Any:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some platforms cannot open folders; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader (or a run killed at any point) sees the old file or the whole new
-    one: a temporary file in the same folder, fsync'd, renamed over ``path``, folder fsync'd."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
 
 
 class Journal:

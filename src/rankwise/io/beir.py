@@ -9,7 +9,6 @@ from rankwise.io.jsonl import field, read_jsonl, write_jsonl
 from rankwise.io.trec import read_qrels
 from rankwise.types import Dataset, Document, Qrels, Query
 
-
 DATE_FIELDS = ("date", "timestamp")
 
 

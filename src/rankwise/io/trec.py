@@ -1,6 +1,8 @@
 """TREC formats: runs, qrels, topics (tab-separated and ``<top>``) and ``<DOC>`` document files."""
 from __future__ import annotations
 
+import gzip
+import io
 import math
 import re
 import warnings
@@ -9,7 +11,13 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from rankwise.io.dates import parse_date
-from rankwise.io.files import FormatError, PathLike, numbered_lines, open_text
+from rankwise.io.files import (
+    FormatError,
+    PathLike,
+    atomic_open,
+    numbered_lines,
+    open_text,
+)
 from rankwise.types import Document, Qrels, Query, Ranking, Run
 
 
@@ -122,16 +130,34 @@ def _is_int(text: str) -> bool:
 
 def format_run(run: Run, tag: str | None = None) -> Iterator[str]:
     """Lines of a TREC run; scores keep full precision so that reading the file back gives the same order."""
-    tag = (tag or run.name or "rankwise").replace(" ", "_") or "rankwise"
+    tag = run_tag(run, tag)
     for qid, ranking in run.items():
         for rank, (docid, score) in enumerate(ranking, start=1):
             yield f"{qid} Q0 {docid} {rank} {score!r} {tag}\n"
 
 
-def write_run(run: Run, path: PathLike, tag: str | None = None) -> None:
-    """Write a TREC run (gzip when the name ends in .gz)."""
-    with open_text(path, "w") as f:
-        f.writelines(format_run(run, tag))
+def write_run(run: Run, path: PathLike, tag: str | None = None, *, info: dict | None = None) -> None:
+    """Write a TREC run (gzip when the name ends in .gz) atomically: a reader, or a run killed while writing, sees
+    the old file or the whole new one; gzip carries no time stamp, so equal runs give equal bytes. With ``info``
+    (what produced the run: ``command``, ``stage``, ``parameters``…), also write its settings beside it
+    (:mod:`rankwise.io.runinfo`); the run file itself stays plain TREC, as trec_eval reads it."""
+    with atomic_open(path) as raw:
+        out = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) if str(path).endswith(".gz") else raw
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        text.writelines(format_run(run, tag))
+        text.flush()
+        text.detach()  # leave raw open: atomic_open fsyncs and renames it
+        if out is not raw:
+            out.close()
+    if info is not None:
+        from rankwise.io.runinfo import write_run_info
+
+        write_run_info(path, run, run_tag(run, tag), info)
+
+
+def run_tag(run: Run, tag: str | None = None) -> str:
+    """The tag column written for ``run``: ``tag``, else the run's name, without spaces."""
+    return (tag or run.name or "rankwise").replace(" ", "_") or "rankwise"
 
 
 # --- qrels --------------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -66,6 +66,9 @@ from rankwise.types import Dataset, Document, Query, Ranking, Run
 
 INDEX_FORMAT = "rankwise.promptreps"
 INDEX_FORMAT_VERSION = 1
+if TYPE_CHECKING:
+    from rankwise.rerank.llm.local import LocalLLM
+
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 MODES = ("hybrid", "dense", "sparse")
 CACHE_SHARD = 256  # documents per cached piece of an encoded corpus

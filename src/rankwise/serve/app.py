@@ -22,7 +22,7 @@ import numpy as np
 from rankwise.models import require
 from rankwise.serve.auth import ApiKeys
 from rankwise.serve.batching import Closing, QueueFull
-from rankwise.serve.engine import RerankEngine, RequestTimeout, Scored, Searcher
+from rankwise.serve.engine import RequestTimeout, RerankEngine, Scored, Searcher
 from rankwise.serve.metrics import Metrics
 from rankwise.serve.schemas import (
     CohereRerankRequest,

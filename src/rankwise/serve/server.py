@@ -14,7 +14,13 @@ import sys
 from rankwise.models import require
 from rankwise.serve.app import create_app
 from rankwise.serve.auth import ApiKeys
-from rankwise.serve.engine import RerankEngine, Searcher, build_reranker, load_index, model_name
+from rankwise.serve.engine import (
+    RerankEngine,
+    Searcher,
+    build_reranker,
+    load_index,
+    model_name,
+)
 from rankwise.serve.metrics import Metrics
 from rankwise.serve.settings import ServeSettings
 
