@@ -169,7 +169,7 @@ def test_rbo_identical_disjoint_and_the_papers_formula():
 
 
 def test_rbo_agrees_with_the_rbo_package():
-    rbo = pytest.importorskip("rbo", reason="the rbo package (test extra) is the independent oracle")
+    rbo = pytest.importorskip("rbo", reason="the rbo package, an independent oracle, is not installed (it pins numpy<2, so it is not in the test extra)")
     rng = np.random.default_rng(5)
     for _ in range(50):
         pool = [f"d{i}" for i in range(50)]

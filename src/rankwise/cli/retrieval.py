@@ -151,7 +151,9 @@ def build_retriever(args, dataset):
     kinds = {"bm25": (BM25Retriever, bm25),
              "dense": (DenseRetriever, lambda: DenseRetriever(model, index=args.ann, **encoding)),
              "splade": (SpladeRetriever, lambda: SpladeRetriever(model, **encoding)),
-             "promptreps": (PromptRepsRetriever, lambda: PromptRepsRetriever(model, **encoding))}
+             # PromptReps encodes in this process; its --cache shards are what resumes an interrupted encoding.
+             "promptreps": (PromptRepsRetriever, lambda: PromptRepsRetriever(
+                 model, **{k: v for k, v in encoding.items() if k != "shard_size"}))}
     cls, make = kinds[args.retriever]
     if index_dir is not None and index_dir.exists():
         return cls.load(index_dir), f"loaded index {index_dir}"
@@ -171,11 +173,11 @@ def cmd_retrieve(args) -> int:
         raise ValueError("--rm3 expands BM25 queries: use it with --retriever bm25")
     positive_int("--top-k", args.top_k)
     ray = ray_options(args)
-    encodes = args.retriever != "bm25"
+    encodes = args.retriever in ("dense", "splade", "hybrid")
     if not encodes and (ray is not None or args.resume or args.journal):
-        raise ValueError("--ray, --resume and --journal apply to retrieval that encodes the corpus (--retriever "
-                         "dense, splade or hybrid); BM25 indexes SciFact-size corpora in about a second "
-                         "(docs/scaling.md)")
+        raise ValueError("--ray, --resume and --journal apply to retrieval that encodes the corpus in shards "
+                         "(--retriever dense, splade or hybrid); BM25 indexes SciFact-size corpora in about a second "
+                         "(docs/scaling.md), and PromptReps resumes an interrupted encoding from its --cache shards")
     check_writable(args.output)
     dataset = read_beir(args.dataset, args.split)
     start = time.perf_counter()
