@@ -31,8 +31,8 @@ def main(argv=None) -> int:
     parser.add_argument("--step", type=int, default=10)
     parser.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
-    parser.add_argument("--only", nargs="+", choices=["first", "icr", "pointwise"], default=["first", "icr", "pointwise"],
-                        help="run only these comparisons (default: all three)")
+    parser.add_argument("--only", nargs="+", choices=["first", "icr", "pointwise"],
+                        default=["first", "icr", "pointwise"], help="run only these comparisons (default: all three)")
     args = parser.parse_args(argv)
 
     import torch

@@ -256,7 +256,7 @@ class LocalLLM(LLM):
     def _usages(seqs: list[list[int]], prefix: "_Prefix") -> list[Usage]:
         """One usage per sequence: the prefix's pass (and its seconds) is charged to the first sequence; the others
         count the prefix's tokens as cached (computed once, used again)."""
-        usages = [Usage(len(s), 0, 1, 0.0, prefix.length if k and prefix.length else 0) for k, s in enumerate(seqs)]
+        usages = [Usage(len(s), 0, 1, 0.0, prefix.length if k else 0) for k, s in enumerate(seqs)]
         if prefix.length and usages:
             usages[0].forward_passes += 1
             usages[0].latency_s += prefix.seconds

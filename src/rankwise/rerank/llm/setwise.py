@@ -5,8 +5,8 @@ that choice ranks the list.
 - ``heapsort`` — top-k on a (set_size−1)-ary heap: each sift step shows the parent and its children in one prompt.
   Heapify asks once per internal node at least (⌈(N−1)/(c−1)⌉ calls on an input that is already a heap).
 - ``bubble`` — ``passes`` bottom-up passes of a window of ``set_size`` with an overlap of one; the chosen passage
-  swaps places with the window's top. Pass p costs ⌈(N−p−1)/(c−1)⌉ calls and settles rank p+1; the settled top is
-  followed by the other passages in their input order (as the paper's code returns them).
+  swaps places with the window's top. Pass p costs ⌈(N−p−1)/(c−1)⌉ calls and settles rank p+1; the settled top
+  is followed by the other passages in their input order (as the paper's code returns them).
 
 ``mode='logits'`` orders the identifiers by their next-token log-probabilities after ``Passage`` (one forward pass);
 ``mode='generate'`` parses the written label. No usable answer keeps the current top of the set (a fallback).

@@ -58,9 +58,9 @@ def bubble_passes(items: Sequence[int], passes: int, group_size: int, best_of: B
     """``passes`` bottom-up bubble passes, as the Setwise paper's code runs them (and its PRP-Sliding-K, for
     ``group_size`` 2): a window of ``group_size`` slides from the bottom up with an overlap of one, and the best of
     each window swaps places with the window's top. Pass p covers ranks p..n−1, since the first p are settled, and
-    costs ⌈(n−p−1)/(group_size−1)⌉ calls. The result is the settled top (the first ``passes`` of the bubbled list;
-    the true top for a perfect judge) followed by every other item in its input order, not in the order the passes
-    left it: with pairs, one pass over values (0, 10, 1, 5) gives items [1, 0, 2, 3]."""
+    costs ⌈(n−p−1)/(group_size−1)⌉ calls. The result is the settled top (the first ``passes`` of the bubbled
+    list; the true top for a perfect judge) followed by every other item in its input order, not in the order the
+    passes left it: with pairs, one pass over values (0, 10, 1, 5) gives items [1, 0, 2, 3]."""
     if group_size < 2:
         raise ValueError(f"a bubble window needs at least 2 items, got {group_size}")
     order = list(items)
