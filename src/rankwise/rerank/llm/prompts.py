@@ -336,7 +336,9 @@ UPR = Template(
     paper="Sachan et al. 2022, Improving Passage Retrieval with Zero-Shot Question Generation (UPR)",
 )
 
-ICR = Template(  # the paper's code, retrieval type "IE" (its BEIR and TREC runs), without the model-specific markup
+# ICR's code with its retrieval type "IE" (its choice for BEIR sets other than TREC-COVID, FiQA, Touché, DBpedia and
+# NQ, which get "QA"), without its hand-written Llama/Mistral turn markers (the model's chat template wraps it)
+ICR = Template(
     name="icr", kind="icr", passage="\n\n[{id}] {text}",
     user="Here are some paragraphs:{passages}\n\nPlease find information that are relevant to the following query "
          "in the paragraphs above.\n\nQuery: {query}",
