@@ -62,9 +62,11 @@ class Ranking:
 
     ``docids`` and ``scores`` are parallel; ``texts`` (optional) carries each candidate's text for rerankers.
     Construction sorts into trec_eval order unless ``sort=False`` is given by code that already sorted.
+    ``pseudo_scores`` is True when the scores only encode an order (a candidates file that gave no scores, an LLM
+    reranker's permutation) rather than values a scorer computed.
     """
 
-    __slots__ = ("qid", "docids", "scores", "texts")
+    __slots__ = ("qid", "docids", "scores", "texts", "pseudo_scores")
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class Ranking:
         texts: Iterable[str] | None = None,
         *,
         sort: bool = True,
+        pseudo_scores: bool = False,
     ):
         docids = list(docids)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -99,13 +102,16 @@ class Ranking:
         self.docids: list[str] = docids
         self.scores: np.ndarray = scores
         self.texts: list[str] | None = texts
+        self.pseudo_scores = bool(pseudo_scores)
 
     @classmethod
-    def trusted(cls, qid: str, docids: list[str], scores: np.ndarray, texts: list[str] | None = None) -> "Ranking":
+    def trusted(cls, qid: str, docids: list[str], scores: np.ndarray, texts: list[str] | None = None, *,
+                pseudo_scores: bool = False) -> "Ranking":
         """Build without checks or sorting, for code that guarantees the invariants itself (unique docids,
         float64 scores without NaN, trec_eval order) on a hot path such as a retriever's search loop."""
         ranking = cls.__new__(cls)
         ranking.qid, ranking.docids, ranking.scores, ranking.texts = qid, docids, scores, texts
+        ranking.pseudo_scores = pseudo_scores
         return ranking
 
     def __len__(self) -> int:
@@ -133,10 +139,10 @@ class Ranking:
         if k < 0:
             raise ValueError(f"top-k must be >= 0, got {k}")
         texts = None if self.texts is None else self.texts[:k]
-        return Ranking(self.qid, self.docids[:k], self.scores[:k], texts, sort=False)
+        return Ranking(self.qid, self.docids[:k], self.scores[:k], texts, sort=False, pseudo_scores=self.pseudo_scores)
 
     def with_texts(self, texts: Sequence[str]) -> "Ranking":
-        return Ranking(self.qid, self.docids, self.scores, texts, sort=False)
+        return Ranking(self.qid, self.docids, self.scores, texts, sort=False, pseudo_scores=self.pseudo_scores)
 
     def to_dict(self) -> dict[str, float]:
         return dict(zip(self.docids, self.scores.tolist()))

@@ -53,6 +53,9 @@ def add_llm_options(p: argparse.ArgumentParser) -> None:
                    help="pairwise/setwise: next-token logits or generated answers (default: auto)")
     g.add_argument("--template", help="a built-in prompt template name, or a JSON file holding one")
     g.add_argument("--max-passage-tokens", type=int, help="cut passages to this many tokens (default: 300)")
+    g.add_argument("--score-name", metavar="NAME",
+                   help="InsertRank: the first stage named before each score, e.g. BM25 (default: the candidates' "
+                        "retriever when known, else 'first-stage')")
     g.add_argument("--costs", metavar="JSONL", help="also write one line per LLM call (tokens, latency, repairs)")
 
 
@@ -69,7 +72,7 @@ def llm_options(args) -> dict:
         template = read_json_file(template, "a prompt template (docs/llm_rerankers.md shows its fields)")
     return dict(llm=llm, llm_options=engine or None, window=args.window, step=args.step, passes=args.passes,
                 method=args.method, k=args.k, set_size=args.set_size, mode=args.mode, template=template,
-                max_passage_tokens=args.max_passage_tokens)
+                max_passage_tokens=args.max_passage_tokens, score_name=args.score_name)
 
 
 def add_run_options(p: argparse.ArgumentParser, unit: str) -> None:

@@ -48,6 +48,7 @@ def read_candidates(path: PathLike) -> tuple[list[Query], Run]:
         if qid in run:
             raise FormatError(path, None, f"{where}: query {qid!r} appears twice")
         docids, scores, texts = [], [], []
+        given = True  # False: the hits gave no scores and the ones below are made up from their order
         for j, hit in enumerate(hits):
             for key in ("docid", "content"):
                 if not isinstance(hit, dict) or key not in hit:
@@ -64,13 +65,14 @@ def read_candidates(path: PathLike) -> tuple[list[Query], Run]:
             if score is None:
                 # Without scores the given order is the ranking: descending pseudo-scores keep it.
                 score = float(len(hits) - j)
+                given = False
             elif not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
                 raise FormatError(path, None, f"{where}, hit {j}: score {score!r} is not a finite number")
             docids.append(str(hit["docid"]))
             scores.append(float(score))
             texts.append(str(hit["content"]))
         try:
-            run[qid] = Ranking(qid, docids, scores, texts)
+            run[qid] = Ranking(qid, docids, scores, texts, pseudo_scores=not given)
         except ValueError as e:
             raise FormatError(path, None, f"{where}: {e}") from None
         queries.append(Query(qid, str(entry["query"])))

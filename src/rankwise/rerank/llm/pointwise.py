@@ -4,7 +4,7 @@
   2020, *Document Ranking with a Pretrained Sequence-to-Sequence Model*, monoT5; Liang et al. 2022, HELM).
 - ``fine-grained`` — expected relevance Σ l·p(l) over the probabilities of the labels 0..k, renormalised over the
   labels (Zhuang et al. 2024, *Beyond Yes and No: Improving Zero-Shot LLM Rankers via Scoring Fine-Grained Relevance
-  Labels*; the fine-grained stage of ProRank).
+  Labels*: the rating-scale prompt with its expected-relevance score).
 - ``likelihood`` — query likelihood: the mean log-probability of the query's tokens given the passage (Sachan et al.
   2022, *Improving Passage Retrieval with Zero-Shot Question Generation*, UPR).
 
