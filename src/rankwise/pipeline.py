@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -69,8 +70,13 @@ class Stage:
 
     # --- running -------------------------------------------------------------------------------------------
     def __call__(self, queries, run: Run | None = None) -> Run:
-        """Run the stage over many queries at once; returns a :class:`Run` named after the stage."""
+        """Run the stage over many queries at once; returns a :class:`Run` named after the stage (a stage whose
+        output is a subclass of Run, such as :class:`rankwise.rag.Answers`, keeps it)."""
         out = apply(self, as_queries(queries), run)
+        if type(out) is not Run and isinstance(out, Run):
+            out = copy.copy(out)
+            out.name = str(self)
+            return out
         return Run(out, name=str(self))
 
     def run(self, dataset: Dataset) -> Run:

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from rankwise.cli import evaluation, retrieval
+from rankwise.cli import evaluation, rag, retrieval
 from rankwise.errors import EXPECTED_ERRORS
 
 EPILOG = """\
@@ -19,10 +19,12 @@ examples:
   rankwise rerank bm25_top100.json --reranker bm25 -o reranked.run
   rankwise evaluate bm25.run data/scifact/qrels/test.tsv -m ndcg_cut_10 map
   rankwise compare bm25.run reranked.run --qrels qrels.txt -l 2 --test permutation
+  rankwise rag data/hotpotqa --reranker cross-encoder -o answers.jsonl
+  rankwise evaluate-answers answers.jsonl data/hotpotqa
 """
 
 # The subcommand groups, in the order `rankwise --help` lists them.
-COMMAND_MODULES = (retrieval, evaluation)
+COMMAND_MODULES = (retrieval, evaluation, rag)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,11 +6,17 @@ OpenAI-protocol server. Nothing here is meant for production use.
 - :class:`OpenAIServer` (:mod:`rankwise.testing.openai_server`): a local transformers model served over the OpenAI
   protocol on loopback (``python -m rankwise.testing.openai_server``), with fault injection; imported on use
   (it needs the ``llm`` extra).
+- :class:`ScriptedLLM`, :class:`StandInDecomposer` (:mod:`rankwise.testing.rag`): an LLM engine whose answers a test
+  writes (failures and empty answers included) and a decomposer with known sub-questions, for the RAG layer.
 """
 from rankwise.testing.judges import NoisyJudge, OracleJudge
 
 
 def __getattr__(name: str):
+    if name in ("ScriptedLLM", "StandInDecomposer"):
+        from rankwise.testing import rag
+
+        return getattr(rag, name)
     if name == "OpenAIServer":
         from rankwise.testing.openai_server import OpenAIServer
 
@@ -18,4 +24,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["OracleJudge", "NoisyJudge", "OpenAIServer"]
+__all__ = ["OracleJudge", "NoisyJudge", "OpenAIServer", "ScriptedLLM", "StandInDecomposer"]
