@@ -41,7 +41,7 @@ from common import REPO, SHARED_DATA  # noqa: E402  (puts src/ on sys.path)
 
 DATA = SHARED_DATA / "hotpotqa"
 SUPPLIED = REPO / "benchmarks" / "data" / "hotpotqa_sub_questions.jsonl"
-TOP_K, CONTEXTS, MAX_NEW_TOKENS = 20, 5, 32
+TOP_K, CONTEXTS, MAX_NEW_TOKENS = 20, 5, 24
 
 # name -> (label, retriever, rerank, decomposition)
 CONFIGS = {
@@ -134,15 +134,19 @@ def build(name: str, dataset, engine, parts: dict):
             print(f"  built {key} in {time.perf_counter() - start:.1f}s", file=sys.stderr)
         return parts[key]
 
+    def bm25():
+        return part("bm25", lambda: BM25Retriever().index(dataset.documents))
+
+    def dense():  # the encoded corpus is cached on disk ($RANKWISE_CACHE) across runs
+        return part("dense", lambda: DenseRetriever("BAAI/bge-small-en-v1.5", cache=True).index(dataset.documents))
+
     retriever = None
     if retriever_name == "bm25":
-        retriever = part("bm25", lambda: BM25Retriever().index(dataset.documents))
+        retriever = bm25()
     elif retriever_name == "dense":
-        retriever = part("dense", lambda: DenseRetriever("BAAI/bge-small-en-v1.5").index(dataset.documents))
-    elif retriever_name == "hybrid":
-        bm25 = part("bm25", lambda: BM25Retriever().index(dataset.documents))
-        dense = part("dense", lambda: DenseRetriever("BAAI/bge-small-en-v1.5").index(dataset.documents))
-        retriever = fuse([bm25 % TOP_K, dense % TOP_K], "rrf", top=TOP_K)
+        retriever = dense()
+    elif retriever_name == "hybrid":  # as `rankwise rag --retriever hybrid`: RRF of the two top-k lists
+        retriever = fuse([bm25() % TOP_K, dense() % TOP_K], "rrf", top=TOP_K)
     elif retriever_name == "gold":
         gold = Run(Ranking(q.qid, list(dataset.qrels[q.qid]), [1.0] * len(dataset.qrels[q.qid]),
                            [dataset.corpus[d].contents for d in dataset.qrels[q.qid]]) for q in dataset.queries)
@@ -266,7 +270,7 @@ def paired(*groups):
 def _load(path: Path, dataset, complete: int, partial: bool):
     from rankwise.rag import evaluate_answers, read_answers
 
-    if not path.exists():
+    if not path.exists() or not path.stat().st_size:
         return None
     records = [r for _, r in read_answers(path)]
     if len(records) < complete and not partial:
@@ -274,7 +278,8 @@ def _load(path: Path, dataset, complete: int, partial: bool):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ev = evaluate_answers(path, dataset, evidence_metrics=EVIDENCE + ["success_10"], name=path.stem)
+        ev = evaluate_answers(path, dataset, evidence_metrics=["recall_5"] + EVIDENCE + ["success_10"],
+                              name=path.stem)
     return ev, records
 
 
@@ -310,7 +315,7 @@ def report(args) -> None:
     # A: evidence (no generator involved)
     ev = {k: v[0] for k, v in evidence_of.items()}
     pairs = [(k, BASELINE) for k in ev if k != BASELINE and BASELINE in ev]
-    cells = paired((pairs, ev, EVIDENCE + ["success_10"]))
+    cells = paired((pairs, ev, ["recall_5"] + EVIDENCE + ["success_10"]))
     marks = {(a, m): ("▲" if d > 0 else "▼") for a, _, m, d, _, adj in cells if adj < 0.05}
 
     def evidence_cost(name):
@@ -321,8 +326,8 @@ def report(args) -> None:
         return [f"{calls:.2f}", f"{secs:.2f}"]
 
     lines += ["Evidence (the final ranking; no generator involved):", "",
-              _table(["configuration", "Recall@10", "MRR@10", "Hits@10", "LLM calls/q", "s/q"], list(ev), ev,
-                     EVIDENCE + ["success_10"], marks, evidence_cost),
+              _table(["configuration", "Recall@5", "Recall@10", "MRR@10", "Hits@10", "LLM calls/q", "s/q"], list(ev),
+                     ev, ["recall_5"] + EVIDENCE + ["success_10"], marks, evidence_cost),
               "", f"▲/▼: significantly better/worse than {CONFIGS[BASELINE][0]} (paired t-test, Holm over "
               f"{len(cells)} comparisons, p < 0.05).", ""]
 
@@ -340,8 +345,8 @@ def report(args) -> None:
                     f"{c['seconds']:.2f}"]
 
         lines += [f"Answers ({args.llm} writes them; top {CONTEXTS} passages, at most {MAX_NEW_TOKENS} new tokens):",
-                  "", _table(["configuration", "EM", "F1", "accuracy", "LLM calls/q", "prompt tok/q", "completion tok/q",
-                              "s/q"], list(ans), ans, ANSWER + ["accuracy"], marks, answer_cost),
+                  "", _table(["configuration", "EM", "F1", "accuracy", "LLM calls/q", "prompt tok/q",
+                              "completion tok/q", "s/q"], list(ans), ans, ANSWER + ["accuracy"], marks, answer_cost),
                   "", f"▲/▼: significantly better/worse than {CONFIGS[BASELINE][0]} (paired t-test, Holm over "
                   f"{len(cells)} comparisons, p < 0.05).", ""]
 
@@ -379,7 +384,8 @@ def report(args) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(REPO / "runs" / "rag"), help="folder of the ANSWERS files (default runs/rag)")
+    parser.add_argument("--out", default=str(REPO / "runs" / "rag"),
+                        help="folder of the ANSWERS files (default runs/rag)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help=f"configurations, from: {', '.join(CONFIGS)}")
     parser.add_argument("--limit", type=int, help="answer only the first N questions")
     parser.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct", help="the generator (and decomposer)")

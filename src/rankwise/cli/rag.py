@@ -27,18 +27,21 @@ def register(sub) -> None:
                    help="question decomposition: the LLM writes sub-questions, each is retrieved for, the pools are "
                         "merged and reranked against the original question (Ammann et al. 2025)")
     p.add_argument("--sub-questions", metavar="JSONL",
-                   help='decompose with sub-questions from a file: {"id": …, "sub_questions": ["…?", …]} per line')
+                   help='decompose with sub-questions from a file, one line per question: '
+                        '{"id": …, "sub_questions": ["…?", …]}')
     p.add_argument("--max-sub-questions", type=int, default=3, help="the most sub-questions per question (default 3)")
     p.add_argument("--llm", metavar="MODEL_OR_URL",
-                   help=f"a model name or path (local transformers) or an OpenAI-compatible URL (default: {DEFAULT_LLM})")
+                   help="a model name or path (local transformers) or an OpenAI-compatible URL "
+                        f"(default: {DEFAULT_LLM})")
     p.add_argument("--llm-model", metavar="NAME", help="model to request from an --llm URL (default: the first listed)")
     p.add_argument("--concurrency", type=int, help="requests in flight to an --llm URL (default: 4)")
     p.add_argument("--top-k", type=int, default=20,
                    help="candidates retrieved per question and per sub-question (default: 20)")
     p.add_argument("--contexts", type=int, default=5, help="passages given to the model (default: 5)")
     p.add_argument("--context-tokens", type=int, default=2048, help="token budget of those passages (default: 2048)")
-    p.add_argument("--max-passage-tokens", type=int, default=256, help="cut passages to this many tokens (default: 256)")
-    p.add_argument("--max-new-tokens", type=int, default=32, help="the longest answer generated (default: 32)")
+    p.add_argument("--max-passage-tokens", type=int, default=256,
+                   help="cut passages to this many tokens (default: 256)")
+    p.add_argument("--max-new-tokens", type=int, default=24, help="the longest answer generated (default: 24)")
     p.add_argument("--template", help="answer template: a built-in name (rag-cite) or a JSON file holding one")
     p.add_argument("--split", default="test", help="qrels split whose questions are answered (default: test)")
     p.add_argument("--limit", type=int, help="answer only the first N questions")
@@ -108,7 +111,8 @@ def cmd_rag(args) -> int:
     from rankwise.rerank import get_reranker
 
     if args.zero_shot and (args.decompose or args.sub_questions or args.reranker):
-        raise ValueError("--zero-shot answers without retrieval: it takes no --decompose, --sub-questions or --reranker")
+        raise ValueError("--zero-shot answers without retrieval: it takes no --decompose, --sub-questions or "
+                         "--reranker")
     if args.decompose and args.sub_questions:
         raise ValueError("--decompose asks the LLM for sub-questions, --sub-questions reads them: choose one")
     template = args.template

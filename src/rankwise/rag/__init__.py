@@ -3,11 +3,11 @@ both the answers and the evidence. Generation runs on the LLM engines of :mod:`r
 transformers, any OpenAI-compatible server) with their cost records.
 
 =============================== ====================================================================================
-:mod:`~rankwise.rag.generator`  :class:`Generator` (a pipeline stage), :class:`Answer`, :class:`Answers` (a Run + answers)
+:mod:`~rankwise.rag.generator`  :class:`Generator` (a pipeline stage), :class:`Answer`, :class:`Answers` (Run + answers)
 :mod:`~rankwise.rag.templates`  answer and decomposition prompts as data
 :mod:`~rankwise.rag.context`    context packing within a token budget (dedupe, truncate, count)
 :mod:`~rankwise.rag.citations`  citations ([1], [2, 3]) and the short answer read from a generation
-:mod:`~rankwise.rag.decompose`  question decomposition (Ammann et al. 2025): LLM, supplied JSONL; the :class:`Decompose` stage
+:mod:`~rankwise.rag.decompose`  question decomposition (Ammann et al. 2025): LLM or supplied; :class:`Decompose` stage
 :mod:`~rankwise.rag.runner`     :class:`RAG`: a resumable run over many questions, written to ANSWERS JSONL
 :mod:`~rankwise.rag.io`         gold answers in ``queries.jsonl``; the ANSWERS file (reader, resumable writer)
 :mod:`~rankwise.rag.metrics`    EM / F1 (equal to HotpotQA's script), accuracy, citation precision and recall

@@ -97,7 +97,7 @@ class LLMDecomposer(Decomposer):
 
     def __init__(self, llm: "LLM | str" = "HuggingFaceTB/SmolLM2-135M-Instruct", *,
                  template: "str | DecomposeTemplate | dict" = "decompose", max_sub_questions: int = 3,
-                 max_new_tokens: int = 96):
+                 max_new_tokens: int = 48):
         super().__init__()
         positive_int("max_sub_questions", max_sub_questions)
         positive_int("max_new_tokens", max_new_tokens)

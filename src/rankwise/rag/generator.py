@@ -109,7 +109,7 @@ class Generator(Stage):
 
     def __init__(self, llm: "LLM | str" = DEFAULT_LLM, *, template: "str | AnswerTemplate | dict | None" = None,
                  closed_book: "str | AnswerTemplate | dict" = "closed-book", contexts: int = 5,
-                 context_tokens: int = 2048, max_passage_tokens: int | None = 256, max_new_tokens: int = 32):
+                 context_tokens: int = 2048, max_passage_tokens: int | None = 256, max_new_tokens: int = 24):
         positive_int("contexts", contexts)
         positive_int("context_tokens", context_tokens)
         positive_int("max_passage_tokens", max_passage_tokens, optional=True)
@@ -130,16 +130,15 @@ class Generator(Stage):
     def __str__(self) -> str:
         return f"generate({self.llm.name}, {self.template.name}, contexts={self.contexts})"
 
-    # --- one question ------------------------------------------------------------------------------------------------
-    def answer(self, query: Query | str, candidates: Ranking | None = None, *, closed_book: bool | None = None) -> Answer:
-        """Answer one question from ``candidates`` (a ranking with texts), or closed-book when there are none
-        (``closed_book`` forces either way)."""
+    # --- one question -------------------------------------------------------------------------------------------------
+    def answer(self, query: Query | str, candidates: Ranking | None = None) -> Answer:
+        """Answer one question from ``candidates`` (a ranking with texts), or closed-book when there are none (None;
+        an empty ranking is a retrieval that found nothing: the passage template with no passages)."""
         query = query if isinstance(query, Query) else Query("1", str(query))
-        closed = candidates is None if closed_book is None else closed_book
-        template = self.closed_book if closed else self.template
+        template = self.closed_book if candidates is None else self.template
         first = len(self.costs.records)
         packed = None
-        if not closed:
+        if candidates is not None:
             base = self.llm.prompt_tokens(template.render(query.text, []))
             room = self.llm.context_length - base - self.max_new_tokens
             packed = pack_contexts(self.llm, candidates, self.contexts, min(self.context_tokens, room),
@@ -158,8 +157,7 @@ class Generator(Stage):
             self._warn(error)
         parsed = parse_answer(generation.text, packed.docids if packed else [], template.citation)
         used = set(packed.docids) if packed else set()
-        contexts = [] if candidates is None or closed else [
-            {"docid": d, "score": s, "in_prompt": d in used} for d, s in candidates]
+        contexts = [{"docid": d, "score": s, "in_prompt": d in used} for d, s in candidates or []]
         return Answer(
             id=query.qid, question=query.text, answer=parsed.answer if error is None else "",
             citations=parsed.citations, contexts=contexts, raw=generation.text,
@@ -182,7 +180,7 @@ class Generator(Stage):
                           stacklevel=4)
             self._warned = True
 
-    # --- the Stage interface -------------------------------------------------------------------------------------------
+    # --- the Stage interface ------------------------------------------------------------------------------------------
     def transform(self, queries: Sequence[Query], run: Run | None) -> Answers:
         from rankwise.progress import progress
 

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from rankwise.checks import positive_int
 from rankwise.pipeline import Reranker, Stage, as_queries
-from rankwise.rag.decompose import Decomposer, decomposed_pool, retrieve
+from rankwise.rag.decompose import Decomposer, decomposed_pool
 from rankwise.rag.generator import Answer, Answers, Generator, usage_summary
 from rankwise.rag.io import AnswerWriter
 from rankwise.types import Query, Ranking
@@ -62,8 +62,7 @@ class RAG:
             seconds["decompose"] = time.perf_counter() - start
         if self.retriever is not None:
             start = time.perf_counter()
-            candidates = decomposed_pool(query, sub_questions, self.retriever, self.k) if sub_questions else (
-                retrieve(self.retriever, [query], self.k).get(query.qid) or Ranking(query.qid, [], [], []))
+            candidates = decomposed_pool(query, sub_questions, self.retriever, self.k)
             seconds["retrieve"] = time.perf_counter() - start
         if self.reranker is not None and candidates is not None and len(candidates):
             start = time.perf_counter()
