@@ -185,7 +185,7 @@ def run(args) -> None:
     out.mkdir(parents=True, exist_ok=True)
     dataset = load(DATA)
     engine = cached_engine(get_llm(args.llm), out / "generations.jsonl")
-    parts: dict = {"ce_cache": out / "ce_scores.sqlite", "threads": args.threads}
+    parts: dict = {"ce_cache": out / "ce_scores.sqlite" if args.ce_cache else None, "threads": args.threads}
     for name in args.only or list(CONFIGS):
         if name not in CONFIGS:
             raise SystemExit(f"unknown configuration {name!r}; known: {', '.join(CONFIGS)}")
@@ -217,7 +217,7 @@ def evidence(args) -> None:
     (out / "evidence").mkdir(parents=True, exist_ok=True)
     dataset = load(DATA)
     engine = cached_engine(get_llm(args.llm), out / "generations.jsonl")
-    parts: dict = {"ce_cache": out / "ce_scores.sqlite", "threads": args.threads}
+    parts: dict = {"ce_cache": out / "ce_scores.sqlite" if args.ce_cache else None, "threads": args.threads}
     queries = dataset.queries[: args.limit] if args.limit else dataset.queries
     for name in args.only or [n for n in CONFIGS if CONFIGS[n][1] is not None]:
         rag = build(name, dataset, engine, parts)
@@ -237,15 +237,16 @@ def evidence(args) -> None:
 
 
 # --- the report ---------------------------------------------------------------------------------------------------
-def cost(records) -> dict:
-    """Per-question means: LLM calls and tokens; seconds = decomposition and generation (the engine's own seconds)
-    + retrieval and reranking (wall clock)."""
+def cost(name: str, records) -> dict:
+    """Per-question means: LLM calls and tokens, cross-encoder pairs scored, and seconds = decomposition and
+    generation (the engine's own seconds) + retrieval and reranking (wall clock)."""
     n = len(records)
     seconds = [r["seconds"].get("retrieve", 0) + r["seconds"].get("rerank", 0) + r["llm"].get("seconds", 0)
                for r in records]
     return {"calls": sum(r["llm"]["calls"] for r in records) / n,
             "prompt_tokens": sum(r["llm"]["prompt_tokens"] for r in records) / n,
             "completion_tokens": sum(r["llm"]["completion_tokens"] for r in records) / n,
+            "pairs": sum(len(r["contexts"]) for r in records) / n if CONFIGS[name][2] else 0.0,
             "seconds": sum(seconds) / n}
 
 
@@ -319,22 +320,19 @@ def report(args) -> None:
     marks = {(a, m): ("▲" if d > 0 else "▼") for a, _, m, d, _, adj in cells if adj < 0.05}
 
     def evidence_cost(name):
-        records = evidence_of[name][1]
-        calls = sum(r["llm"]["calls"] for r in records) / len(records)
-        secs = sum(r["seconds"].get("retrieve", 0) + r["seconds"].get("rerank", 0) + r["llm"].get("seconds", 0)
-                   for r in records) / len(records)
-        return [f"{calls:.2f}", f"{secs:.2f}"]
+        c = cost(name, evidence_of[name][1])  # evidence files hold no generation: decomposition calls only
+        return [f"{c['calls']:.2f}", f"{c['pairs']:.1f}"]
 
     lines += ["Evidence (the final ranking; no generator involved):", "",
-              _table(["configuration", "Recall@5", "Recall@10", "MRR@10", "Hits@10", "LLM calls/q", "s/q"], list(ev),
-                     ev, ["recall_5"] + EVIDENCE + ["success_10"], marks, evidence_cost),
+              _table(["configuration", "Recall@5", "Recall@10", "MRR@10", "Hits@10", "LLM calls/q", "CE pairs/q"],
+                     list(ev), ev, ["recall_5"] + EVIDENCE + ["success_10"], marks, evidence_cost),
               "", f"▲/▼: significantly better/worse than {CONFIGS[BASELINE][0]} (paired t-test, Holm over "
               f"{len(cells)} comparisons, p < 0.05).", ""]
 
     # B: answers
     if answers:
         ans = {k: v[0] for k, v in answers.items()}
-        costs = {k: cost(v[1]) for k, v in answers.items()}
+        costs = {k: cost(k, v[1]) for k, v in answers.items()}
         pairs = [(k, BASELINE) for k in ans if k != BASELINE and BASELINE in ans]
         cells = paired((pairs, ans, ANSWER + ["accuracy"]))
         marks = {(a, m): ("▲" if d > 0 else "▼") for a, _, m, d, _, adj in cells if adj < 0.05}
@@ -342,11 +340,12 @@ def report(args) -> None:
         def answer_cost(name):
             c = costs[name]
             return [f"{c['calls']:.2f}", f"{c['prompt_tokens']:.0f}", f"{c['completion_tokens']:.1f}",
-                    f"{c['seconds']:.2f}"]
+                    f"{c['pairs']:.1f}", f"{c['seconds']:.2f}"]
 
         lines += [f"Answers ({args.llm} writes them; top {CONTEXTS} passages, at most {MAX_NEW_TOKENS} new tokens):",
                   "", _table(["configuration", "EM", "F1", "accuracy", "LLM calls/q", "prompt tok/q",
-                              "completion tok/q", "s/q"], list(ans), ans, ANSWER + ["accuracy"], marks, answer_cost),
+                              "completion tok/q", "CE pairs/q", "s/q"], list(ans), ans, ANSWER + ["accuracy"], marks,
+                             answer_cost),
                   "", f"▲/▼: significantly better/worse than {CONFIGS[BASELINE][0]} (paired t-test, Holm over "
                   f"{len(cells)} comparisons, p < 0.05).", ""]
 
@@ -390,6 +389,9 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, help="answer only the first N questions")
     parser.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct", help="the generator (and decomposer)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--ce-cache", action="store_true",
+                        help="keep cross-encoder scores in OUT/ce_scores.sqlite and reuse them (faster reruns; the "
+                             "rerank seconds then count only the pairs not yet scored)")
     parser.add_argument("--evidence-only", action="store_true",
                         help="retrieve, decompose and rerank without answering (OUT/evidence/NAME.jsonl)")
     parser.add_argument("--report", action="store_true", help="print the tables of what OUT holds")

@@ -362,3 +362,16 @@ def test_answer_writer_refuses_a_corrupt_middle_line(tmp_path):
         warnings.simplefilter("error")
         AnswerWriter(path, resume=False).close()  # replacing it is fine
     assert path.read_text() == ""
+
+
+def test_rag_objects_are_stages_compared_on_their_evidence(demo, bm25):
+    from rankwise.pipeline import compare
+
+    llm = ScriptedLLM("x")
+    shallow, deep = RAG(Generator(llm), bm25, k=3), RAG(Generator(llm), bm25, k=10)
+    table = compare([shallow, deep], demo, ["recall_10"], names=["k3", "k10"])
+    expected = evaluate(bm25.search(demo.queries, k=3), demo.qrels, ["recall_10"])["recall_10"]
+    assert table.values["k3"]["recall_10"] == expected < table.values["k10"]["recall_10"]
+    assert isinstance(deep(demo.queries[:2]), Answers)
+    with pytest.raises(ValueError, match="takes no input run"):
+        (bm25 % 5 >> deep)(demo.queries[:1])

@@ -29,7 +29,8 @@ def register(sub) -> None:
     p.add_argument("--sub-questions", metavar="JSONL",
                    help='decompose with sub-questions from a file, one line per question: '
                         '{"id": …, "sub_questions": ["…?", …]}')
-    p.add_argument("--max-sub-questions", type=int, default=3, help="the most sub-questions per question (default 3)")
+    p.add_argument("--max-sub-questions", type=int,
+                   help="the most sub-questions per question (default: 3 with --decompose; all with --sub-questions)")
     p.add_argument("--llm", metavar="MODEL_OR_URL",
                    help="a model name or path (local transformers) or an OpenAI-compatible URL "
                         f"(default: {DEFAULT_LLM})")
@@ -135,7 +136,8 @@ def cmd_rag(args) -> int:
         if args.sub_questions:
             decomposer = SuppliedDecomposer(args.sub_questions, max_sub_questions=args.max_sub_questions)
         elif args.decompose:
-            decomposer = LLMDecomposer(llm, max_sub_questions=args.max_sub_questions)
+            decomposer = LLMDecomposer(llm, max_sub_questions=3 if args.max_sub_questions is None
+                                       else args.max_sub_questions)
         name = args.reranker or ("cross-encoder" if decomposer is not None else None)
         if name and name != "none":
             reranker = get_reranker(name)

@@ -166,7 +166,8 @@ class SuppliedDecomposer(Decomposer):
         super().__init__()
         if missing not in ("error", "original"):
             raise ValueError(f"missing must be 'error' or 'original', got {missing!r}")
-        self.missing, self.max_sub_questions = missing, max_sub_questions
+        self.missing = missing
+        self.max_sub_questions = positive_int("max_sub_questions", max_sub_questions, optional=True)
         if isinstance(source, Mapping):
             self.path = None
             self.entries = {str(k): (None, list(v), None) for k, v in source.items()}

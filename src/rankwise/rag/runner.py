@@ -19,8 +19,10 @@ from rankwise.rag.io import AnswerWriter
 from rankwise.types import Query, Ranking
 
 
-class RAG:
-    """Question answering with retrieval.
+class RAG(Stage):
+    """Question answering with retrieval. A pipeline stage too: ``rag(queries)`` returns :class:`Answers` (a run of
+    the final rankings plus the answers), so ``rankwise.compare([rag_a, rag_b], dataset, ["recall_10"])`` compares the
+    evidence of RAG configurations; to answer from a run made elsewhere, end that pipeline with a :class:`Generator`.
 
     Args:
         generator: the :class:`Generator` that writes the answers.
@@ -87,6 +89,12 @@ class RAG:
             records = self.decomposer.costs.records[first_call:] + self.generator.costs.records[-1:]
             answer.llm = usage_summary(records)
         return answer
+
+    def transform(self, queries: Sequence[Query], run) -> Answers:
+        if run is not None:
+            raise ValueError("RAG retrieves for itself and takes no input run; to answer from a run, end that "
+                             "pipeline with a Generator: `bm25 % 50 >> reranker >> generator`")
+        return self.run(queries)
 
     def run(self, queries, output=None, *, resume: bool = True, limit: int | None = None) -> Answers:
         """Answer ``queries`` (a Dataset, Query objects or strings), writing each answer to ``output`` (JSONL) as it
