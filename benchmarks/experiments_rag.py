@@ -57,10 +57,14 @@ CONFIGS = {
     "qd-sup-bm25-ce": ("QD (supplied) + BM25 → CE", "bm25", True, "supplied"),
     "qd-sup-dense-ce": ("QD (supplied) + dense → CE", "dense", True, "supplied"),
     "qd-sup-hybrid-ce": ("QD (supplied) + hybrid → CE", "hybrid", True, "supplied"),
+    "qd-sup-bm25": ("QD (supplied) + BM25, no reranking", "bm25", False, "supplied"),
+    "qd-sup-dense": ("QD (supplied) + dense, no reranking", "dense", False, "supplied"),
     "gold": ("gold supporting paragraphs (generator ceiling)", "gold", False, None),
 }
 BASELINE = "dense"
 EVIDENCE = ["recall_10", "recip_rank_cut_10"]
+# both_5: the share of questions with both supporting paragraphs in the top 5 (per-query recall_5 = 1)
+EVIDENCE_COLUMNS = ["both_5", "recall_5"] + EVIDENCE + ["success_10", "recall_100"]
 ANSWER = ["em", "f1"]
 
 
@@ -279,8 +283,11 @@ def _load(path: Path, dataset, complete: int, partial: bool):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ev = evaluate_answers(path, dataset, evidence_metrics=["recall_5"] + EVIDENCE + ["success_10"],
+        ev = evaluate_answers(path, dataset, evidence_metrics=["recall_5"] + EVIDENCE + ["success_10", "recall_100"],
                               name=path.stem)
+    if ev.aggregate.get("recall_5") is not None:  # both supporting paragraphs among the 5 the generator reads
+        ev.per_query["both_5"] = {q: float(v == 1.0) for q, v in ev.per_query["recall_5"].items()}
+        ev.aggregate["both_5"] = sum(ev.per_query["both_5"].values()) / len(ev.per_query["both_5"])
     return ev, records
 
 
@@ -307,7 +314,7 @@ def report(args) -> None:
         if loaded is not None:
             answers[name] = loaded
         loaded = loaded if loaded is not None else _load(out / "evidence" / f"{name}.jsonl", dataset, n, args.partial)
-        if loaded is not None and CONFIGS[name][1] is not None:
+        if loaded is not None and CONFIGS[name][1] not in (None, "gold"):
             evidence_of[name] = loaded
     if not answers and not evidence_of:
         raise SystemExit(f"nothing to report in {out}")
@@ -316,7 +323,7 @@ def report(args) -> None:
     # A: evidence (no generator involved)
     ev = {k: v[0] for k, v in evidence_of.items()}
     pairs = [(k, BASELINE) for k in ev if k != BASELINE and BASELINE in ev]
-    cells = paired((pairs, ev, ["recall_5"] + EVIDENCE + ["success_10"]))
+    cells = paired((pairs, ev, EVIDENCE_COLUMNS))
     marks = {(a, m): ("▲" if d > 0 else "▼") for a, _, m, d, _, adj in cells if adj < 0.05}
 
     def evidence_cost(name):
@@ -324,8 +331,8 @@ def report(args) -> None:
         return [f"{c['calls']:.2f}", f"{c['pairs']:.1f}"]
 
     lines += ["Evidence (the final ranking; no generator involved):", "",
-              _table(["configuration", "Recall@5", "Recall@10", "MRR@10", "Hits@10", "LLM calls/q", "CE pairs/q"],
-                     list(ev), ev, ["recall_5"] + EVIDENCE + ["success_10"], marks, evidence_cost),
+              _table(["configuration", "both@5", "Recall@5", "Recall@10", "MRR@10", "Hits@10", "pool recall",
+                      "LLM calls/q", "CE pairs/q"], list(ev), ev, EVIDENCE_COLUMNS, marks, evidence_cost),
               "", f"▲/▼: significantly better/worse than {CONFIGS[BASELINE][0]} (paired t-test, Holm over "
               f"{len(cells)} comparisons, p < 0.05).", ""]
 
@@ -354,13 +361,13 @@ def report(args) -> None:
     qd = [(k, k.split("-", 2)[2]) for k in CONFIGS if k.startswith("qd-") and k in ev and k.split("-", 2)[2] in ev]
     if qd:
         answered = [(a, b) for a, b in qd if a in answers and b in answers]
-        cells = paired((qd, both, EVIDENCE), (answered, {k: v[0] for k, v in answers.items()}, ANSWER))
+        cells = paired((qd, both, ["both_5"] + EVIDENCE), (answered, {k: v[0] for k, v in answers.items()}, ANSWER))
         found = {(a, m): (d, adj) for a, _, m, d, _, adj in cells}
         lines += ["Decomposition against the same retriever → CE without it (mean difference, Holm-adjusted p):", "",
-                  "| decomposition | ΔRecall@10 | ΔMRR@10 | ΔEM | ΔF1 |", "|---|---:|---:|---:|---:|"]
+                  "| decomposition | Δboth@5 | ΔRecall@10 | ΔMRR@10 | ΔEM | ΔF1 |", "|---|---:|---:|---:|---:|---:|"]
         for a, b in qd:
             shown = [f"{found[(a, m)][0]:+.4f} (p={found[(a, m)][1]:.3f})" if (a, m) in found else "—"
-                     for m in EVIDENCE + ANSWER]
+                     for m in ["both_5"] + EVIDENCE + ANSWER]
             lines.append(f"| {CONFIGS[a][0]} vs {CONFIGS[b][0]} | " + " | ".join(shown) + " |")
         lines.append("")
     for name in [k for k in evidence_of if k.startswith("qd-smol")]:
