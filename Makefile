@@ -60,7 +60,7 @@ bench-llm: $(VENV)/.bench $(VENV)/.kit
 
 ## RAG on HotpotQA with SmolLM2 (hours on 2 cores; resumable: run it again after an interruption)
 bench-rag: $(VENV)/.bench $(VENV)/.kit
-	nice -n 10 $(BIN)/python benchmarks/experiments_rag.py --evidence-only --threads 1
+	nice -n 10 $(BIN)/python benchmarks/experiments_rag.py --evidence-only --threads 1 --ce-cache
 	nice -n 10 $(BIN)/python benchmarks/experiments_rag.py --threads 1
 	$(BIN)/python benchmarks/experiments_rag.py --report
 

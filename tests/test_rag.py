@@ -212,9 +212,11 @@ def test_merged_pools_are_the_union_in_rrf_order():
 
 def test_sub_questions_are_parsed_from_messy_model_output():
     text = ("Sure! Here are the sub-questions:\n1. Who played Corliss Archer?\n2) What position did she hold?\n"
-            "- Who played Corliss Archer?\n* Why?\nSub-question 3: Where is the film set?\nThe end.")
-    assert parse_sub_questions(text, "Original?") == [
-        "Who played Corliss Archer?", "What position did she hold?", "Where is the film set?"]
+            "- Who played Corliss Archer?\n* Why?\nSub-question 3: Where is the film set?\nThe end.\n"
+            "Question: Is the original question here?\n1. Q2: When was the film made?")
+    assert parse_sub_questions(text, "Is the original question here?") == [
+        "Who played Corliss Archer?", "What position did she hold?", "Where is the film set?",
+        "When was the film made?"]
     assert parse_sub_questions(text, "Original?", 1) == ["Who played Corliss Archer?"]
     assert parse_sub_questions("I cannot help with that.", "Q?") == []
 
@@ -375,3 +377,25 @@ def test_rag_objects_are_stages_compared_on_their_evidence(demo, bm25):
     assert isinstance(deep(demo.queries[:2]), Answers)
     with pytest.raises(ValueError, match="takes no input run"):
         (bm25 % 5 >> deep)(demo.queries[:1])
+
+
+def test_llm_decomposer_parses_counts_unusable_answers_and_failures():
+    from rankwise.rag import LLMDecomposer
+
+    def reply(text):
+        if "Kiss and Tell" in text:
+            return "1. Who portrayed Corliss Archer in Kiss and Tell?\n2. What position did that actress hold?"
+        if "nationality" in text:
+            raise TimeoutError("no answer in 120 s")
+        return "The answer is Paris."
+
+    llm = ScriptedLLM(reply)
+    decomposer = LLMDecomposer(llm, max_sub_questions=2)
+    assert decomposer.decompose(TWO_HOP.queries[0]) == ["Who portrayed Corliss Archer in Kiss and Tell?",
+                                                        "What position did that actress hold?"]
+    assert "at most 2 simpler sub-questions" in llm.prompts[0] and TWO_HOP.queries[0].text in llm.prompts[0]
+    assert decomposer.decompose(Query("x", "What is the capital of France?")) == []
+    with pytest.warns(RuntimeWarning, match="no answer in 120 s"):
+        assert decomposer.decompose(Query("y", "Were A and B of the same nationality?")) == []
+    assert (decomposer.unusable, decomposer.failures, decomposer.costs.totals()["errors"]) == (2, 1, 1)
+    assert decomposer.outputs["x"] == "The answer is Paris."

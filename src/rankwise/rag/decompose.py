@@ -29,13 +29,15 @@ from rankwise.checks import positive_int
 from rankwise.io.files import FormatError, PathLike
 from rankwise.io.jsonl import read_jsonl
 from rankwise.pipeline import Retriever, Stage, apply
+from rankwise.rag.generator import generate_one
 from rankwise.rag.templates import DecomposeTemplate, get_decompose_template
-from rankwise.rerank.llm.backends import LLM, EngineConfigurationError, Generation, UnsupportedRequest, Usage, get_llm
+from rankwise.rerank.llm.backends import LLM, get_llm
 from rankwise.rerank.llm.records import CostLog
 from rankwise.types import Query, Ranking, Run
 
 SUB_ID = "\x1f"  # joins a question id and a sub-question number into the sub-question's query id
-_BULLET = re.compile(r"^\s*(?:(?:sub[- ]?questions?|q)\s*\d*\s*[:.)-]|\(?\d{1,2}[.):]|[-*•])\s*", re.IGNORECASE)
+# numbering, bullets and labels before a sub-question: "1.", "2)", "-", "•", "Q1:", "Question:", "Sub-question 2:"
+_BULLET = re.compile(r"^\s*(?:(?:(?:sub[- ]?)?questions?|q)\s*\d*\s*[:.)-]|\(?\d{1,2}[.):]|[-*•])\s*", re.IGNORECASE)
 
 
 class Decomposer:
@@ -73,11 +75,12 @@ def clean_sub_questions(candidates: Sequence[str], question: str, max_sub_questi
 
 
 def parse_sub_questions(text: str, question: str, max_sub_questions: int | None = None) -> list[str]:
-    """The sub-questions of a model's answer: lines (numbering and bullets removed) that end with a question mark
-    and have at least three words; the question itself and repeats are dropped (:func:`clean_sub_questions`)."""
+    """The sub-questions of a model's answer: lines (numbering, bullets and labels such as "Question:" removed) that
+    end with a question mark and have at least three words; the question itself and repeats are dropped
+    (:func:`clean_sub_questions`)."""
     found = []
     for line in text.splitlines():
-        line = _BULLET.sub("", line).strip().strip('"“”').strip()
+        line = _BULLET.sub("", _BULLET.sub("", line)).strip().strip('"“”').strip()
         if line.endswith("?") and len(line.split()) >= 3:
             found.append(line)
     return clean_sub_questions(found, question, max_sub_questions)
@@ -112,13 +115,8 @@ class LLMDecomposer(Decomposer):
         return f"decompose({self.llm.name}, {self.template.name}, max={self.max_sub_questions})"
 
     def decompose(self, query: Query) -> list[str]:
-        prompt = self.template.render(query.text, self.max_sub_questions)
-        try:
-            generation = self.llm.generate([prompt], self.max_new_tokens)[0]
-        except (UnsupportedRequest, EngineConfigurationError):
-            raise
-        except Exception as e:  # noqa: BLE001 - counted; the question is retrieved for as it is
-            generation = Generation("", Usage(), error=f"{type(e).__name__}: {e}")
+        generation = generate_one(self.llm, self.template.render(query.text, self.max_sub_questions),
+                                  self.max_new_tokens)
         self.costs.add(query.qid, "decompose", generation.usage, error=generation.error)
         if generation.error is not None:
             self.failures += 1

@@ -36,6 +36,17 @@ from rankwise.types import Query, Ranking, Run
 DEFAULT_LLM = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
+def generate_one(llm: LLM, prompt, max_tokens: int) -> Generation:
+    """One greedy generation; a failure becomes a :class:`Generation` with ``error`` set (and no text), except the
+    faults that would fail every call the same way (refused key, unknown model, unsupported request): raised."""
+    try:
+        return llm.generate([prompt], max_tokens)[0]
+    except (UnsupportedRequest, EngineConfigurationError):
+        raise
+    except Exception as e:  # noqa: BLE001 - one failed call must not end a long run; it is counted
+        return Generation("", Usage(), error=f"{type(e).__name__}: {e}")
+
+
 def usage_summary(records: Sequence[CallRecord]) -> dict[str, float]:
     """The ``llm`` field of an answer line: calls, tokens, failed calls and the engine's own seconds (latency) of
     one question."""
@@ -147,7 +158,7 @@ class Generator(Stage):
             if packed.truncated or packed.dropped:
                 self.costs.truncated[query.qid] += packed.truncated + packed.dropped
         prompt = template.render(query.text, packed.texts if packed else [])
-        generation = self._generate(prompt)
+        generation = generate_one(self.llm, prompt, self.max_new_tokens)
         error = generation.error
         if error is None and not generation.text.strip():
             error = "the model returned an empty answer"
@@ -164,14 +175,6 @@ class Generator(Stage):
             llm=usage_summary(self.costs.records[first:]), truncated=packed.truncated if packed else 0,
             dropped=packed.dropped if packed else 0, error=error,
         )
-
-    def _generate(self, prompt) -> Generation:
-        try:
-            return self.llm.generate([prompt], self.max_new_tokens)[0]
-        except (UnsupportedRequest, EngineConfigurationError):
-            raise  # would fail every call the same way: stop at once, saying why
-        except Exception as e:  # noqa: BLE001 - one failed call must not end a long run; it is counted
-            return Generation("", Usage(), error=f"{type(e).__name__}: {e}")
 
     def _warn(self, message: str) -> None:
         if not self._warned:
