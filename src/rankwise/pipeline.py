@@ -7,7 +7,8 @@ Every stage maps ``(queries, run)`` to a new run. Operators follow PyTerrier's a
 - ``a + b``    score sum: per query, a document's score is the sum of its scores in a and b
                (a document missing from one side contributes nothing from it)
 - ``a | b``    union: the documents of both, a's ranking first, then b's unseen documents below it
-- ``w * a``    scale a's scores by w (for weighted sums: ``0.3 * bm25 + 0.7 * dense``)
+- ``w * a``    scale a's raw scores by w (``0.3 * bm25 + 0.7 * dense`` = ``fuse(..., "combsum", norm="none",
+               weights=[0.3, 0.7])``)
 
 A stage runs over many queries in one call: ``stage(queries)`` or ``stage.run(dataset)``.
 """
@@ -232,29 +233,17 @@ class Scaled(Stage):
         return f"{self.weight:g} * {self.stage}"
 
 
-def _merge(left: Ranking | None, right: Ranking | None, qid: str, combine) -> Ranking:
-    """Per-document merge of two rankings; ``combine(a, b)`` gets None for a side that lacks the document."""
-    left_scores = left.to_dict() if left is not None else {}
-    right_scores = right.to_dict() if right is not None else {}
-    texts: dict[str, str] = {}
-    for r in (right, left):
-        if r is not None and r.texts is not None:
-            texts.update(zip(r.docids, r.texts))
-    docids = list(left_scores) + [d for d in right_scores if d not in left_scores]
-    scores = [combine(left_scores.get(d), right_scores.get(d)) for d in docids]
-    has_texts = docids and all(d in texts for d in docids)
-    return Ranking(qid, docids, scores, [texts[d] for d in docids] if has_texts else None)
-
-
 class ScoreSum(Stage):
+    """``a + b``: CombSUM of raw scores, computed by :func:`rankwise.fuse.fuse_runs` (one implementation)."""
+
     def __init__(self, left: Stage, right: Stage):
         self.left, self.right = left, right
 
     def transform(self, queries, run):
+        from rankwise.fuse import fuse_runs  # fuse builds on this module
+
         a, b = apply(self.left, queries, run), apply(self.right, queries, run)
-        return Run(
-            _merge(a.get(q.qid), b.get(q.qid), q.qid, lambda x, y: (x or 0.0) + (y or 0.0)) for q in queries
-        )
+        return fuse_runs([a, b], "combsum", norm="none", queries=queries, name=str(self))
 
     def __str__(self):
         return f"({self.left} + {self.right})"

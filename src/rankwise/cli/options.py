@@ -6,6 +6,7 @@ import json
 import warnings
 from pathlib import Path
 
+from rankwise.errors import UserError
 from rankwise.evaluate.metrics import DEFAULT_METRICS
 
 
@@ -53,7 +54,7 @@ def llm_options(args) -> dict:
         raise ValueError("--llm-model and --concurrency apply to an --llm URL, not to a local model")
     template = args.template
     if template and template.endswith(".json"):
-        template = json.loads(Path(template).read_text(encoding="utf-8"))
+        template = read_json_file(template, "a prompt template (docs/llm_rerankers.md shows its fields)")
     return dict(llm=llm, llm_options=engine or None, window=args.window, step=args.step, passes=args.passes,
                 method=args.method, k=args.k, set_size=args.set_size, mode=args.mode, template=template,
                 max_passage_tokens=args.max_passage_tokens)
@@ -64,8 +65,41 @@ def eval_options(args) -> dict:
                 complete=args.complete)
 
 
-def load_candidates(path: str, dataset_dir: str | None, split: str, lenient: bool = False):
-    """Queries and candidates with texts, from RankGPT-style JSON or from a TREC run plus a BEIR folder."""
+def check_writable(path: str) -> None:
+    """Fail before any work when the output cannot be written (a missing folder is created, as writing would)."""
+    target = Path(path)
+    existed = target.exists()
+    if target.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; -o takes the file to write")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a"):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}; choose another output path (-o)") from None
+    if not existed:
+        target.unlink()
+
+
+def read_json_file(path: str, what: str):
+    """A JSON file's content; errors name the file, the line and what the file should hold."""
+    from rankwise.io import FormatError, open_text
+
+    with open_text(path) as f:
+        try:
+            return json.load(f)
+        except UnicodeDecodeError as e:
+            raise FormatError(path, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+        except json.JSONDecodeError as e:
+            raise FormatError(path, e.lineno, f"not valid JSON ({e.msg} at column {e.colno}); expected {what}") from None
+
+
+def load_candidates(path: str, dataset_dir: str | None, split: str, lenient: bool = False,
+                    missing_queries: str = "error"):
+    """Queries and candidates with texts, from RankGPT-style JSON or from a TREC run plus a BEIR folder.
+
+    Queries of a TREC run that the dataset's split lacks are an error (``missing_queries="error"``) or are left out
+    with a warning that counts them (``"skip"``)."""
     from rankwise.io import FormatError, read_beir, read_candidates, read_run
 
     if _looks_like_json(path):
@@ -78,16 +112,30 @@ def load_candidates(path: str, dataset_dir: str | None, split: str, lenient: boo
         raise FormatError(e.path, e.line, e.problem, e.fix or "CANDIDATES must be RankGPT-style JSON or a TREC run") from None
     dataset = read_beir(dataset_dir, split)
     queries = [q for q in dataset.queries if q.qid in run]
-    missing = [qid for qid in run if qid not in {q.qid for q in queries}]
+    known = {q.qid for q in queries}
+    missing = [qid for qid in run if qid not in known]
     if missing:
-        warnings.warn(f"{len(missing)} query id(s) of {path} are not among the {split} queries of {dataset_dir} "
-                      f"(e.g. {missing[0]!r}); they are not reranked")
+        shown = ", ".join(map(repr, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        message = (f"{len(missing)} of the {len(run)} queries of {path} are not among the {split} queries of "
+                   f"{dataset_dir}: {shown}")
+        if missing_queries == "error":
+            raise ValueError(f"{message}. Is the run from this collection and split (--split)? "
+                             "--skip-missing-queries reranks the others")
+        warnings.warn(f"{message}; they are not reranked")
+        run = type(run)((run[qid] for qid in run if qid in known), name=run.name)
     return queries, run.with_texts(dataset.corpus)
 
 
 def _looks_like_json(path: str) -> bool:
-    from rankwise.io import open_text
+    """Whether a candidates file is JSON (else a TREC run), from its first bytes; an empty file is an error."""
+    from rankwise.io import FormatError, open_text
 
     with open_text(path) as f:
-        head = f.read(64).lstrip()
+        try:
+            head = f.read(64).lstrip()
+        except UnicodeDecodeError as e:
+            raise FormatError(path, None, f"not UTF-8 text ({e.reason} at byte {e.start}); CANDIDATES must be "
+                                          "RankGPT-style JSON or a TREC run") from None
+    if not head:
+        raise FormatError(path, None, "the file is empty; CANDIDATES must be RankGPT-style JSON or a TREC run")
     return head.startswith("[") or head.startswith("{")

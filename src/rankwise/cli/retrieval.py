@@ -5,7 +5,13 @@ import sys
 import time
 from pathlib import Path
 
-from rankwise.cli.options import add_llm_options, llm_options, load_candidates
+from rankwise.checks import positive_int
+from rankwise.cli.options import (
+    add_llm_options,
+    check_writable,
+    llm_options,
+    load_candidates,
+)
 
 
 def register(sub) -> None:
@@ -26,7 +32,9 @@ def register(sub) -> None:
                    help="PyStemmer algorithm, or 'none' (default: porter, as Lucene/Pyserini; 'english' = Snowball)")
     p.add_argument("--stopwords", default="en", choices=["en", "none"], help="stop word list (default: en, Lucene's 33)")
     p.add_argument("--language", default="auto", choices=["auto", "en", "zh", "ja", "ko"],
-                   help="auto (default) bigrams Chinese/Japanese/Korean runs found in the text; en turns that off")
+                   help="auto (default) cuts Chinese/Japanese/Korean runs found in the text; en turns that off")
+    p.add_argument("--cjk", default="unigram+bigram", choices=["unigram+bigram", "bigram"],
+                   help="CJK runs become characters and overlapping pairs (default) or pairs only (Lucene CJKAnalyzer)")
     p.add_argument("--rm3", action="store_true",
                    help="BM25 with RM3 pseudo-relevance feedback (Pyserini's defaults: 10 docs, 10 terms, weight 0.5)")
     p.add_argument("--fb-docs", type=int, default=10, help="RM3 feedback documents (default: 10)")
@@ -39,10 +47,17 @@ def register(sub) -> None:
 
     p = sub.add_parser("rerank", help="rerank candidates (RankGPT-style JSON, or a TREC run with --dataset)")
     p.add_argument("candidates", metavar="CANDIDATES", help="RankGPT-style JSON with texts, or a TREC run")
-    p.add_argument("--reranker", default="bm25", help="reranker name (see `rankwise rerankers`; default: bm25)")
+    p.add_argument("--reranker", default="bm25",
+                   help="reranker name (see `rankwise rerankers`; default: bm25), or a model name or folder whose "
+                        "family is read from its config (cross-encoder/ms-marco-MiniLM-L-12-v2, BAAI/bge-reranker-base)")
+    p.add_argument("--model", metavar="NAME_OR_PATH",
+                   help="the model of a cross-encoder, colbert, monot5 or rankt5 reranker (hub name, folder, kit name)")
     p.add_argument("--dataset", metavar="DATASET_DIR", help="BEIR folder giving query and document texts for a TREC run")
     p.add_argument("--split", default="test", help="qrels split whose queries to rerank (default: test)")
     p.add_argument("--top-k", type=int, default=100, help="rerank each query's top-k candidates (default: 100)")
+    p.add_argument("--skip-missing-queries", action="store_true",
+                   help="rerank the queries of a TREC run that the dataset's split has, leaving the others out "
+                        "(default: an error naming them)")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run to write")
     add_llm_options(p)
     p.set_defaults(func=cmd_rerank)
@@ -101,7 +116,7 @@ def build_retriever(args, dataset):
 
     def bm25():
         tokenizer = Tokenizer(language=args.language, stemmer=None if args.stemmer == "none" else args.stemmer,
-                              stopwords=None if args.stopwords == "none" else args.stopwords)
+                              stopwords=None if args.stopwords == "none" else args.stopwords, cjk=args.cjk)
         return BM25Retriever(k1=args.k1, b=args.b, tokenizer=tokenizer)
 
     if args.retriever == "hybrid":
@@ -129,6 +144,8 @@ def cmd_retrieve(args) -> int:
 
     if args.rm3 and args.retriever != "bm25":
         raise ValueError("--rm3 expands BM25 queries: use it with --retriever bm25")
+    positive_int("--top-k", args.top_k)
+    check_writable(args.output)
     dataset = read_beir(args.dataset, args.split)
     start = time.perf_counter()
     retriever, what = build_retriever(args, dataset)
@@ -153,8 +170,12 @@ def cmd_rerank(args) -> int:
     from rankwise.io import write_run
     from rankwise.rerank import get_reranker
 
-    queries, candidates = load_candidates(args.candidates, args.dataset, args.split)
-    reranker = get_reranker(args.reranker, **(llm_options(args) if args.reranker.startswith("llm:") else {}))
+    positive_int("--top-k", args.top_k)
+    check_writable(args.output)
+    queries, candidates = load_candidates(args.candidates, args.dataset, args.split,
+                                          missing_queries="skip" if args.skip_missing_queries else "error")
+    options = llm_options(args) if args.reranker.startswith("llm:") else {}
+    reranker = get_reranker(args.reranker, model=args.model, **options)
     start = time.perf_counter()
     run = reranker(queries, candidates.top(args.top_k))
     elapsed = time.perf_counter() - start
@@ -172,6 +193,7 @@ def cmd_rerank(args) -> int:
 def cmd_fuse(args) -> int:
     from rankwise.fuse import fuse_files
 
+    check_writable(args.output)
     fuse_files(args.runs, args.output, args.method, weights=args.weights, rrf_k=args.rrf_k, norm=args.norm,
                depth=args.depth, top=args.top, train_qrels=args.train_qrels, train_queries=args.train_queries,
                metric=args.metric, setting=args.setting, save_setting=args.save_setting,

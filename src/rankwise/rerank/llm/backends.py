@@ -22,13 +22,15 @@ from typing import Sequence
 
 import numpy as np
 
+from rankwise.errors import UserError
 
-class UnsupportedRequest(NotImplementedError):
+
+class UnsupportedRequest(UserError, NotImplementedError):
     """The engine cannot answer this kind of request (e.g. attention over HTTP, logprobs from a server that
     offers none); the message says which strategy or option works instead."""
 
 
-class EngineConfigurationError(RuntimeError):
+class EngineConfigurationError(UserError, RuntimeError):
     """A fault that would fail every call the same way (wrong URL path, unknown model, refused credentials): raised
     at once instead of being recorded call after call."""
 

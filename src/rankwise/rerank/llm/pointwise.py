@@ -53,8 +53,9 @@ class PointwiseReranker(LLMReranker):
         needed = "continuation" if method == "likelihood" else "labels"
         if not self.llm.supports(needed):
             raise UnsupportedRequest(
-                f"{self.llm.name} cannot serve pointwise {method!r} scoring (it needs "
-                f"{'continuation log-probabilities' if needed == 'continuation' else 'next-token log-probabilities'})"
+                f"{self.llm.name} gives no {'continuation' if needed == 'continuation' else 'next-token'} "
+                f"log-probabilities, which pointwise {method!r} scoring needs: use a local model, a server that returns "
+                "logprobs, or a strategy that generates (llm:listwise, llm:setwise or llm:pairwise with --mode generate)"
             )
 
     def __repr__(self) -> str:
