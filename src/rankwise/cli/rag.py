@@ -1,7 +1,6 @@
 """`rag`, `evaluate-answers` and `compare-answers`."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -97,11 +96,12 @@ def _engine(args):
 
 
 def _retriever(args, dataset):
+    """The retriever `rankwise retrieve` builds with its defaults (BM25 as Pyserini, bge-small, RRF for hybrid)."""
+    from rankwise.cli import build_parser
     from rankwise.cli.retrieval import build_retriever
 
-    settings = argparse.Namespace(retriever=args.retriever, model=args.model, index=None, cache=False, batch_size=None,
-                                  ann="exact", language="auto", stemmer="porter", stopwords="en", k1=0.9, b=0.4,
-                                  top_k=args.top_k)
+    argv = ["retrieve", str(args.dataset), "-o", "-", "--retriever", args.retriever, "--top-k", str(args.top_k)]
+    settings = build_parser().parse_args(argv + (["--model", args.model] if args.model else []))
     return build_retriever(settings, dataset)
 
 
