@@ -43,7 +43,7 @@ DATA = SHARED_DATA / "hotpotqa"
 SUPPLIED = REPO / "benchmarks" / "data" / "hotpotqa_sub_questions.jsonl"
 TOP_K, CONTEXTS, MAX_NEW_TOKENS = 20, 5, 24
 
-# name -> (label, retriever, rerank, decomposition)
+# name -> (label, retriever, rerank, decomposition); names ending in -k5 retrieve 5 per query instead of TOP_K
 CONFIGS = {
     "closed-book": ("closed-book (zero-shot)", None, False, None),
     "bm25": ("BM25", "bm25", False, None),
@@ -60,6 +60,13 @@ CONFIGS = {
     "qd-sup-bm25": ("QD (supplied) + BM25, no reranking", "bm25", False, "supplied"),
     "qd-sup-dense": ("QD (supplied) + dense, no reranking", "dense", False, "supplied"),
     "gold": ("gold supporting paragraphs (generator ceiling)", "gold", False, None),
+    # a shallower pool (k = 5 per query), where what the pool misses is what decomposition can add
+    "bm25-ce-k5": ("BM25 → CE, k = 5", "bm25", True, None),
+    "qd-smol-bm25-ce-k5": ("QD (SmolLM2) + BM25 → CE, k = 5", "bm25", True, "smol"),
+    "qd-sup-bm25-ce-k5": ("QD (supplied) + BM25 → CE, k = 5", "bm25", True, "supplied"),
+    "dense-ce-k5": ("dense → CE, k = 5", "dense", True, None),
+    "qd-smol-dense-ce-k5": ("QD (SmolLM2) + dense → CE, k = 5", "dense", True, "smol"),
+    "qd-sup-dense-ce-k5": ("QD (supplied) + dense → CE, k = 5", "dense", True, "supplied"),
 }
 BASELINE = "dense"
 EVIDENCE = ["recall_10", "recip_rank_cut_10"]
@@ -162,7 +169,7 @@ def build(name: str, dataset, engine, parts: dict):
         decomposer = LLMDecomposer(engine)
     elif decomposition == "supplied":
         decomposer = SuppliedDecomposer(SUPPLIED)
-    return RAG(generator, retriever, reranker=reranker, decomposer=decomposer, k=TOP_K)
+    return RAG(generator, retriever, reranker=reranker, decomposer=decomposer, k=5 if name.endswith("-k5") else TOP_K)
 
 
 def machine(load: bool = True) -> str:
