@@ -74,7 +74,7 @@ def ranking(texts, qid="q"):
 
 
 def test_packing_dedupes_truncates_and_counts_within_the_budget():
-    llm = ScriptedLLM("x")  # words are tokens
+    llm = ScriptedLLM({}, default="x")  # words are tokens
     texts = ["one two three four five six", "ONE two  three four five six", "a b c", "p q r s t u v w x y z"]
     packed = pack_contexts(llm, ranking(texts), k=3, budget=100, max_passage_tokens=4)
     assert packed.docids == ["d0", "d2", "d3"]  # d1 repeats d0 (case and spacing aside)
@@ -83,7 +83,7 @@ def test_packing_dedupes_truncates_and_counts_within_the_budget():
 
 
 def test_packing_cuts_the_last_passage_to_the_budget_and_drops_what_cannot_fit():
-    llm = ScriptedLLM("x")
+    llm = ScriptedLLM({}, default="x")
     texts = [" ".join(f"w{i}_{j}" for j in range(20)) for i in range(5)]
     packed = pack_contexts(llm, ranking(texts), k=4, budget=50, overhead=lambda i: 2)
     # 22 + 22 tokens, then 6 left: fewer than 16, so the third and fourth passages are dropped
@@ -138,7 +138,7 @@ def test_generator_ends_a_pipeline_and_cites_the_right_passages(demo, bm25, gold
 
 
 def test_without_a_run_the_generator_answers_closed_book(demo):
-    llm = ScriptedLLM("Mount Everest")
+    llm = ScriptedLLM({}, default="Mount Everest")
     answers = Generator(llm)(demo.queries[:2])
     assert "Passages" not in llm.prompts[0] and "Question: why is the sky blue" in llm.prompts[0]
     assert answers.answers["q01"].contexts == [] and answers.answers["q01"].answer == "Mount Everest"
@@ -163,7 +163,7 @@ def test_failed_and_empty_generations_are_counted_and_the_run_goes_on(demo, bm25
 
 
 def test_a_context_that_does_not_fit_is_truncated_and_counted(demo, bm25):
-    llm = ScriptedLLM("x [1]", context_length=200)
+    llm = ScriptedLLM({}, default="x [1]", context_length=200)
     generator = Generator(llm, contexts=5, max_new_tokens=10)
     answer = generator.answer(demo.queries[0], bm25.search(demo.queries[:1], k=5)["q01"])
     prompt_words = len(llm.prompts[0].split())
@@ -196,7 +196,7 @@ def test_decomposition_finds_the_second_hop_the_question_misses():
     assert stage.sub_questions["h1"] == decomposer.source["h1"][:2]  # the question itself is not a sub-question
     assert set(stage.seconds["h1"]) == {"decompose", "retrieve"}
     # through RAG: recorded in the answer, and the generator reads the merged pool
-    llm = ScriptedLLM("Chief of Protocol [2]")
+    llm = ScriptedLLM({}, default="Chief of Protocol [2]")
     answer = RAG(Generator(llm), bm25, decomposer=decomposer, k=2).answer(question)
     assert answer.sub_questions == stage.sub_questions["h1"] and "temple" in [c["docid"] for c in answer.contexts]
     assert set(answer.seconds) == {"decompose", "retrieve", "generate", "total"}
@@ -332,7 +332,7 @@ def test_compare_answers_runs_the_paired_tests_of_compare(demo, bm25, gold):
         assert table.mean_differences["top1"][metric] == pytest.approx(expected.mean_difference)
     assert table.values["top1"]["recip_rank_cut_10"] == table.values["top3"]["recip_rank_cut_10"]
     with pytest.raises(ValueError, match="evidence metrics need retrieval"):
-        compare_answers({"cb": Generator(ScriptedLLM("x"))(demo.queries), "rag": shallow}, demo, ["recall_10"])
+        compare_answers({"cb": Generator(ScriptedLLM({}, default="x"))(demo.queries), "rag": shallow}, demo, ["recall_10"])
 
 
 # --- the demo's gold answers --------------------------------------------------------------------------------------
@@ -369,7 +369,7 @@ def test_answer_writer_refuses_a_corrupt_middle_line(tmp_path):
 def test_rag_objects_are_stages_compared_on_their_evidence(demo, bm25):
     from rankwise.pipeline import compare
 
-    llm = ScriptedLLM("x")
+    llm = ScriptedLLM({}, default="x")
     shallow, deep = RAG(Generator(llm), bm25, k=3), RAG(Generator(llm), bm25, k=10)
     table = compare([shallow, deep], demo, ["recall_10"], names=["k3", "k10"])
     expected = evaluate(bm25.search(demo.queries, k=3), demo.qrels, ["recall_10"])["recall_10"]

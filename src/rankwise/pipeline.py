@@ -76,13 +76,30 @@ class Stage:
         out = apply(self, as_queries(queries), run)
         if type(out) is not Run and isinstance(out, Run):
             out = copy.copy(out)
-            out.name = str(self)
+            out.name, out.meta = str(self), dict(out.meta)
             return out
         return Run(out, name=str(self))
 
-    def run(self, dataset: Dataset) -> Run:
-        """Run over every query of a dataset."""
-        return self(dataset.queries)
+    def run(self, dataset: Dataset | Sequence[Query], run: Run | None = None, *, backend: str | None = None,
+            journal: str | None = None, resume: bool = False, settings: dict | None = None, ray=None,
+            unit_size: int = 1) -> Run:
+        """Run over every query of a dataset (or over the given queries).
+
+        ``backend="local"`` or ``"ray"`` runs every reranker of the pipeline as units of ``unit_size`` queries, in
+        this process or on a Ray actor pool (``ray``: :class:`rankwise.distributed.RayOptions`); the output is
+        the same either way. ``journal=PATH`` records completed units (``settings``, a JSON-able dict, identifies
+        the run); after a kill, ``resume=True`` continues from it. The journal is kept after success (a rerun with
+        ``resume=True`` reads it back); delete it with :meth:`rankwise.distributed.Journal.finish` once the
+        output is saved. Corpus encoding runs under the same backend when the retriever is indexed inside
+        ``rankwise.distributed.executing(...)``. See docs/scaling.md."""
+        queries = as_queries(dataset)
+        if backend is None and journal is None and ray is None:
+            return self(queries, run)
+        from rankwise.distributed import executing
+
+        with executing(backend or ("ray" if ray is not None else "local"), journal=journal, resume=resume,
+                       settings=settings, ray=ray, unit_size=unit_size):
+            return self(queries, run)
 
     # --- composition ---------------------------------------------------------------------------------------
     def __rshift__(self, other: "Stage") -> "Stage":
@@ -156,6 +173,11 @@ class Reranker(Stage):
                 f"{self.name} is a reranker: it needs candidates. Put a retriever before it "
                 f"(e.g. `bm25 % 100 >> {self.name}`) or call it with a run: reranker(queries, run)"
             )
+        from rankwise.distributed.execution import current_execution
+
+        execution = current_execution()  # active under Stage.run(backend=...) and the CLI: units, journal, Ray
+        if execution is not None:
+            return execution.rerank(self, queries, run)
         return self.rerank_batch(queries, run)
 
 
@@ -181,6 +203,25 @@ def rerank_in_chunks(queries: Sequence[Query], run: Run, max_candidates: int, re
     return Run((out[qid] for qid in dict.fromkeys(q.qid for q in queries)), name=name)
 
 
+def score_texts(reranker: Stage, requests: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
+    """Scores of plain texts with any reranking stage: for each ``(query, texts)``, the scores of ``texts`` in the
+    order given. All requests go through one call (as separate queries), so rerankers that batch across queries
+    (the cross-encoder) batch them; used by the HTTP service and the LangChain / LlamaIndex adapters."""
+    queries = [Query(str(i), query) for i, (query, _) in enumerate(requests)]
+    run = Run(Ranking(str(i), [str(k) for k in range(len(texts))], np.zeros(len(texts)), list(texts), sort=False)
+              for i, (_, texts) in enumerate(requests))
+    out = reranker(queries, run)
+    results = []
+    for i, (_, texts) in enumerate(requests):
+        ranking = out[str(i)]
+        scores = np.full(len(texts), np.nan)
+        scores[np.asarray(ranking.docids, dtype=np.int64)] = ranking.scores
+        if np.isnan(scores).any():
+            raise RuntimeError(f"{reranker} returned {len(ranking)} of the {len(texts)} documents it was given")
+        results.append(scores)
+    return results
+
+
 def require_texts(candidates: Ranking, stage: Stage) -> list[str]:
     if candidates.texts is None:
         raise ValueError(
@@ -196,7 +237,13 @@ class Then(Stage):
         self.first, self.second = first, second
 
     def transform(self, queries, run):
-        return apply(self.second, queries, apply(self.first, queries, run))
+        first = apply(self.first, queries, run)
+        out = apply(self.second, queries, first)
+        # What earlier stages recorded (Run.meta) goes on with the run.
+        if getattr(first, "meta", None) and first.meta.keys() - out.meta.keys():
+            out = Run(out, name=out.name) if type(out) is Run else copy.copy(out)  # a subclass (Answers) stays one
+            out.meta = {**first.meta, **out.meta}
+        return out
 
     def __str__(self):
         return f"{self.first} >> {self.second}"

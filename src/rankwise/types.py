@@ -7,6 +7,7 @@ rank trec_eval assigns, and a run written to disk and read back evaluates to the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 class Query:
     qid: str
     text: str
+    date: datetime | None = None  # when the question was asked (recency reranking drops documents after it)
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class Document:
     docid: str
     text: str
     title: str = ""
+    date: datetime | None = None  # publication date (BEIR ``date``/``timestamp``, TREC ``<DATE>``), UTC
 
     @property
     def contents(self) -> str:
@@ -144,11 +147,14 @@ class Ranking:
 
 
 class Run(dict):
-    """A run: query id -> :class:`Ranking`, with a name (TREC's run tag)."""
+    """A run: query id -> :class:`Ranking`, with a name (TREC's run tag) and ``meta``, a dict of what stages
+    recorded about how the run was made (e.g. ``meta["rewrites"]``: each query's rewritten text). A Run built from
+    a Run keeps a copy of its meta; pipelines carry it from stage to stage."""
 
     def __init__(self, rankings: Mapping[str, Ranking] | Iterable[Ranking] = (), name: str = "run"):
         super().__init__()
         self.name = name
+        self.meta: dict = dict(rankings.meta) if isinstance(rankings, Run) else {}
         items = rankings.values() if isinstance(rankings, Mapping) else rankings
         for ranking in items:
             if ranking.qid in self:
@@ -163,7 +169,9 @@ class Run(dict):
         return sum(len(r) for r in self.values())
 
     def top(self, k: int) -> "Run":
-        return Run((r.top(k) for r in self.values()), name=self.name)
+        out = Run((r.top(k) for r in self.values()), name=self.name)
+        out.meta = dict(self.meta)
+        return out
 
     def to_dict(self) -> dict[str, dict[str, float]]:
         """``{qid: {docid: score}}``, the shape pytrec_eval and ranx take."""
@@ -178,6 +186,7 @@ class Run(dict):
     def with_texts(self, corpus: Mapping[str, Document]) -> "Run":
         """Attach each candidate's text (title + text) from ``corpus``; unknown docids are an error."""
         out = Run(name=self.name)
+        out.meta = dict(self.meta)
         for qid, r in self.items():
             missing = [d for d in r.docids if d not in corpus]
             if missing:

@@ -23,6 +23,18 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lenient", action="store_true", help="accept run lines with extra text after the run tag")
 
 
+def add_test_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--test", default="ttest", choices=["ttest", "wilcoxon", "permutation"],
+                   help="paired significance test (default: ttest)")
+    p.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "none"],
+                   help="multiple-testing correction over all comparisons (default: holm)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
+
+
+def test_options(args) -> dict:
+    return dict(test=args.test, correction=None if args.correction == "none" else args.correction, alpha=args.alpha)
+
+
 def add_llm_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("LLM rerankers (--reranker llm:…; docs/llm_rerankers.md)")
     g.add_argument("--llm", metavar="MODEL_OR_URL",
@@ -58,6 +70,65 @@ def llm_options(args) -> dict:
     return dict(llm=llm, llm_options=engine or None, window=args.window, step=args.step, passes=args.passes,
                 method=args.method, k=args.k, set_size=args.set_size, mode=args.mode, template=template,
                 max_passage_tokens=args.max_passage_tokens)
+
+
+def add_run_options(p: argparse.ArgumentParser, unit: str) -> None:
+    """--ray, --resume and friends: how a long command runs (docs/scaling.md)."""
+    g = p.add_argument_group("running at scale and resuming (docs/scaling.md)")
+    g.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                   help="run the units on Ray (pip install 'rankwise[ray]'): with no ADDRESS or 'auto', join "
+                        "$RAY_ADDRESS when set, else start a local cluster; or HOST:PORT / ray://HOST:10001")
+    g.add_argument("--workers", type=int, metavar="N", help="Ray actors, one model load each (default: as many as "
+                   "the cluster's CPUs (GPUs with --worker-gpus) allow)")
+    g.add_argument("--worker-cpus", type=float, default=1.0, metavar="N", help="CPUs each Ray actor declares "
+                   "(default: 1)")
+    g.add_argument("--worker-gpus", type=float, default=0.0, metavar="N", help="GPUs each Ray actor declares "
+                   "(default: 0)")
+    g.add_argument("--resume", action="store_true", help=f"continue from the journal of an interrupted run "
+                   f"({unit} already done are not redone; the output is identical to an uninterrupted run)")
+    g.add_argument("--journal", metavar="PATH", help="the run journal (default: OUTPUT.journal; deleted when the "
+                   "output is written)")
+
+
+def ray_options(args):
+    from rankwise.checks import positive_int
+    from rankwise.distributed import RayOptions
+
+    if args.ray is None:
+        for flag, value, default in (("--workers", args.workers, None), ("--worker-cpus", args.worker_cpus, 1.0),
+                                     ("--worker-gpus", args.worker_gpus, 0.0)):
+            if value != default:
+                raise ValueError(f"{flag} sets up Ray workers: add --ray")
+        return None
+    positive_int("--workers", args.workers, optional=True)
+    if args.worker_cpus <= 0 or args.worker_gpus < 0:
+        raise ValueError(f"--worker-cpus must be > 0 and --worker-gpus >= 0; got {args.worker_cpus}, "
+                         f"{args.worker_gpus}")
+    return RayOptions(address=args.ray, workers=args.workers, num_cpus=args.worker_cpus, num_gpus=args.worker_gpus)
+
+
+# Options that say how or where a run goes, not what it computes: a run resumed with other values is the same run.
+RUN_CONTROL = {"func", "argv", "output", "resume", "journal", "ray", "workers", "worker_cpus", "worker_gpus", "costs",
+               "cache", "index"}
+
+
+def run_settings(args, files) -> dict:
+    """What identifies a run for its journal: every option that can change results, and the inputs' digests."""
+    from rankwise.rerank.cache import sha256_file
+
+    settings = {k: v for k, v in sorted(vars(args).items()) if k not in RUN_CONTROL}
+    for label, path in files:
+        if path is not None:
+            settings[f"{label} sha256"] = sha256_file(path)
+    return settings
+
+
+def run_info(args, stage=None, **extra) -> dict:
+    """What the settings file beside a written run records (rankwise.io.runinfo): the command line, the stage
+    that produced the run (its repr names model and parameters) and every option's value."""
+    parameters = {k: v for k, v in vars(args).items() if k not in ("func", "argv", "command")}
+    return {"command": ["rankwise", *getattr(args, "argv", [])], "stage": None if stage is None else repr(stage),
+            "parameters": parameters, **extra}
 
 
 def eval_options(args) -> dict:
@@ -139,3 +210,64 @@ def _looks_like_json(path: str) -> bool:
     if not head:
         raise FormatError(path, None, "the file is empty; CANDIDATES must be RankGPT-style JSON or a TREC run")
     return head.startswith("[") or head.startswith("{")
+
+
+def add_recency_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("recency reranking (--reranker recency; docs/seed_methods.md)")
+    g.add_argument("--relevance", default="cross-encoder",
+                   help="the relevance reranker recency is combined with, or 'none' for the candidates' scores "
+                        "(default: cross-encoder)")
+    g.add_argument("--recency-weight", type=float, default=1.0,
+                   help="score = relevance * recency ** WEIGHT (0: plain relevance; default 1, AutoCast++'s product)")
+    g.add_argument("--decay", default="exponential", choices=["exponential", "linear"],
+                   help="recency of a document AGE days older than the question (default: exponential)")
+    g.add_argument("--half-life", type=float, default=30.0, help="exponential decay's half-life in days (default 30)")
+    g.add_argument("--horizon", type=float, default=365.0, help="linear decay reaches 0 at this age in days")
+    g.add_argument("--undated", type=float, default=0.5, help="recency of documents without a date (default 0.5)")
+
+
+def recency_options(args) -> dict:
+    """The RecencyReranker's options, its documents' dates read from --dataset."""
+    from rankwise.io import read_beir
+
+    if not args.dataset:
+        raise ValueError("--reranker recency needs document dates: pass --dataset DATASET_DIR (a BEIR folder whose "
+                         "corpus.jsonl has 'date' or 'timestamp' fields and whose queries.jsonl dates the questions)")
+    relevance = args.relevance
+    if relevance.startswith("llm:"):
+        from rankwise.rerank import get_reranker
+
+        relevance = get_reranker(relevance, **llm_options(args))
+    return dict(relevance=relevance, documents=read_beir(args.dataset, None).corpus, weight=args.recency_weight,
+                decay=args.decay, half_life_days=args.half_life, horizon_days=args.horizon, undated=args.undated)
+
+
+def add_rewrite_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("query rewriting before retrieval (docs/seed_methods.md)")
+    g.add_argument("--rewrite", metavar="METHOD",
+                   help="rewrite queries with an LLM first: hyde, hyde-scifact, expand, rewrite, or a JSON template "
+                        "file; the rewritten queries are written to OUTPUT.rewrites.jsonl")
+    g.add_argument("--llm", metavar="MODEL_OR_URL",
+                   help="the rewriting LLM: model name or path, or an OpenAI-compatible URL "
+                        "(default: HuggingFaceTB/SmolLM2-135M-Instruct)")
+
+
+def rewriter(args):
+    """The QueryRewriter --rewrite asks for, or None."""
+    if not args.rewrite:
+        return None
+    from rankwise.rewrite import QueryRewriter
+
+    method = args.rewrite
+    if method.endswith(".json"):
+        method = json.loads(Path(method).read_text(encoding="utf-8"))
+    return QueryRewriter(args.llm or "HuggingFaceTB/SmolLM2-135M-Instruct", method)
+
+
+def write_rewrites(rewriter, output: str) -> str:
+    """The rewrites of a run, one JSON line per query, beside the run file; returns the path."""
+    path = f"{output.removesuffix('.gz')}.rewrites.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for qid, record in rewriter.records.items():
+            f.write(json.dumps({"qid": qid, **record}, ensure_ascii=False) + "\n")
+    return path

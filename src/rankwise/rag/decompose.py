@@ -229,8 +229,10 @@ class Decompose(Stage):
     Follow it with a reranker, which scores the merged pool against the original question:
     ``Decompose(LLMDecomposer(llm), bm25, k=20) >> cross_encoder >> generator``.
 
-    ``sub_questions[qid]`` keeps what each question was split into; ``seconds[qid]`` the time spent decomposing
-    (``decompose``) and retrieving (``retrieve``).
+    What each question was split into is kept in the output's ``meta["sub_questions"]`` (``{qid: [...]}``), which
+    pipelines carry to the :class:`~rankwise.rag.generator.Generator` (it writes them into each answer), and in
+    ``sub_questions``; ``seconds[qid]`` holds the time spent decomposing (``decompose``) and retrieving
+    (``retrieve``).
     """
 
     name = "decompose"
@@ -253,4 +255,5 @@ class Decompose(Stage):
             out[q.qid] = decomposed_pool(q, subs, self.retriever, self.k)
             self.sub_questions[q.qid] = subs
             self.seconds[q.qid] = {"decompose": middle - start, "retrieve": time.perf_counter() - middle}
+        out.meta["sub_questions"] = {q.qid: self.sub_questions[q.qid] for q in queries}
         return out

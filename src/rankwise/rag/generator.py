@@ -188,11 +188,14 @@ class Generator(Stage):
         from rankwise.progress import progress
 
         out = Answers(name=str(self))
+        meta = getattr(run, "meta", None) or {}
+        out.meta = dict(meta)  # what earlier stages recorded goes on (a Decompose stage's sub-questions…)
         for q in progress(queries, desc="generate", unit="q"):
             start = time.perf_counter()
             candidates = None if run is None else (run.get(q.qid) or Ranking(q.qid, [], [], []))
             answer = self.answer(q, candidates)
             answer.seconds["generate"] = time.perf_counter() - start
+            answer.sub_questions = list(meta.get("sub_questions", {}).get(q.qid, []))
             out.answers[q.qid] = answer
             out[q.qid] = candidates if candidates is not None else Ranking(q.qid, [], [])
         return out

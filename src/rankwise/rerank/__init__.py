@@ -35,6 +35,12 @@ def _monot5(**options) -> Reranker:
     return MonoT5Reranker(**options)
 
 
+def _recency(**options) -> Reranker:
+    from rankwise.rerank.recency import RecencyReranker
+
+    return RecencyReranker(**{"relevance": "cross-encoder", **options})
+
+
 def _rankt5(**options) -> Reranker:
     from rankwise.rerank.seq2seq import RankT5Reranker
 
@@ -50,6 +56,8 @@ RERANKERS: dict[str, tuple[Callable[..., Reranker], str]] = {
                           "offline kit ships only its backbone, answerai-colbert-small-v1-backbone: no ColBERT quality)"),
     "monot5": (_monot5, "monoT5 pointwise seq2seq, log-odds of true/false (castorini/monot5-base-msmarco; torch extra)"),
     "rankt5": (_rankt5, "RankT5 encoder-decoder, logit of <extra_id_10> (Soyoung97/RankT5-base; torch extra)"),
+    "recency": (_recency, "AutoCast++ recency-aware reranking: a relevance reranker (default cross-encoder) times the "
+                          "recency of each document's date before the question's; later documents dropped"),
 }
 # What `rankwise demo` tries first: the strongest reranker that runs on this machine.
 PREFERENCE = ("cross-encoder", "bm25")
@@ -84,7 +92,17 @@ MODEL_RERANKERS = ("cross-encoder", "colbert", "monot5", "rankt5")
 def get_reranker(name: str, **options) -> Reranker:
     """A reranker by registry name (``cross-encoder``, ``llm:listwise``…) or by model name or folder
     (``cross-encoder/ms-marco-MiniLM-L-12-v2``, ``BAAI/bge-reranker-base``, ``./my-model``): the family is then read
-    from the model's own files (:func:`reranker_for_model`). ``model=`` picks the model of a registry name."""
+    from the model's own files (:func:`reranker_for_model`). ``model=`` picks the model of a registry name.
+
+    The reranker keeps its ``recipe`` (this call), so that a Ray worker can build its own copy."""
+    from rankwise.distributed.units import Recipe
+
+    reranker = _build_reranker(name, **options)
+    reranker.recipe = Recipe(get_reranker, name, **options)
+    return reranker
+
+
+def _build_reranker(name: str, **options) -> Reranker:
     if name in RERANKERS:
         if options.get("model") is not None and name not in MODEL_RERANKERS:
             hint = " (LLM rerankers take --llm MODEL_OR_URL)" if name.startswith("llm:") else ""
