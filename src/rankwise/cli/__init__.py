@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from rankwise.cli import evaluation, report, retrieval, serve
+from rankwise.cli import evaluation, rag, report, retrieval, serve
 from rankwise.errors import EXPECTED_ERRORS
 
 EPILOG = """\
@@ -21,10 +21,12 @@ examples:
   rankwise compare bm25.run reranked.run --qrels qrels.txt -l 2 --test permutation
   rankwise report bm25.run reranked.run --qrels qrels.txt --candidates bm25_top100.json -o report.html
   rankwise serve --reranker cross-encoder --port 8080    Cohere/Jina/TEI-compatible rerank service
+  rankwise rag data/hotpotqa --reranker cross-encoder -o answers.jsonl
+  rankwise evaluate-answers answers.jsonl data/hotpotqa
 """
 
 # The subcommand groups, in the order `rankwise --help` lists them.
-COMMAND_MODULES = (retrieval, evaluation, report, serve)
+COMMAND_MODULES = (retrieval, evaluation, rag, report, serve)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,12 +163,14 @@ def run_tag(run: Run, tag: str | None = None) -> str:
 # --- qrels --------------------------------------------------------------------------------------------------
 def read_qrels(path: PathLike) -> Qrels:
     """Read TREC qrels (``qid iteration docid relevance``, graded integers) or a BEIR qrels TSV
-    (``query-id<TAB>corpus-id<TAB>score`` with a header line). Lines starting with ``#`` are comments."""
+    (``query-id<TAB>corpus-id<TAB>score`` with a header line). Lines starting with ``#`` are comments. A line with
+    three or four tab-separated fields is split at its tabs, so ids may hold spaces (HotpotQA's titles)."""
     qrels = Qrels()
     first_line: dict[tuple[str, str], int] = {}
     columns = None
     for number, line in numbered_lines(path):
-        fields = line.split()
+        tabbed = line.split("\t")
+        fields = [f.strip() for f in tabbed] if len(tabbed) in (3, 4) else line.split()
         if not fields or fields[0].startswith("#"):
             continue
         if columns is None:

@@ -27,7 +27,7 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -337,22 +337,36 @@ def _logsumexp(values: Sequence[float]) -> float:
 
 
 class ScriptedLLM(LLM):
-    """An engine whose generations are given: ``answers`` maps a text the prompt contains (e.g. a query) to the
-    answer; prompts that contain none of them get ``default``. ``fail=True`` makes every call raise. For stages that
-    read generated text (query rewriting), where the answer itself must be known."""
+    """An engine whose generations are given, for stages that read generated text (query rewriting, RAG answers and
+    decompositions), where the answer itself must be known.
+
+    ``answers`` maps a text the prompt contains (e.g. a query) to the answer — prompts that contain none of them get
+    ``default`` — or is a function of the prompt's text (``prompt.plain()``), which may raise to act as a failing
+    engine. ``fail=True`` makes every call raise. Words stand in for tokens; an answer is cut to ``max_tokens`` words,
+    as an engine would. ``prompts`` keeps every prompt text sent; ``context_length`` is in words.
+    """
 
     name = "scripted"
     capabilities = frozenset({"generate"})
 
-    def __init__(self, answers: Mapping[str, str], default: str = "", fail: bool = False):
-        self.answers, self.default, self.fail = dict(answers), default, fail
+    def __init__(self, answers: "Mapping[str, str] | Callable[[str], str]", default: str = "", fail: bool = False,
+                 *, context_length: int = 4096):
+        self.reply = answers if callable(answers) else None
+        self.answers = {} if callable(answers) else dict(answers)
+        self.default, self.fail, self.context_length = default, fail, context_length
         self.prompts: list[str] = []
 
     def count_tokens(self, text: str) -> int:
         return len(_WORD.findall(text))
 
     def truncate_text(self, text: str, max_tokens: int) -> str:
-        return " ".join(_WORD.findall(text)[:max_tokens])
+        """The longest prefix of ``text`` with at most ``max_tokens`` words."""
+        if max_tokens <= 0:
+            return ""
+        for k, m in enumerate(_WORD.finditer(text), start=1):
+            if k == max_tokens:
+                return text[: m.end()]
+        return text
 
     def generate(self, prompts: Sequence[Prompt], max_tokens: int, stop: Sequence[str] = ()) -> list[Generation]:
         if self.fail:
@@ -361,8 +375,11 @@ class ScriptedLLM(LLM):
         for prompt in prompts:
             text = prompt.plain()
             self.prompts.append(text)
-            # the longest key found wins, so that a query that contains another query gets its own answer
-            key = max((k for k in self.answers if k in text), key=len, default=None)
-            answer = self.answers[key] if key is not None else self.default
+            if self.reply is not None:
+                answer = self.reply(text)
+            else:  # the longest key found wins, so that a query that contains another query gets its own answer
+                key = max((k for k in self.answers if k in text), key=len, default=None)
+                answer = self.answers[key] if key is not None else self.default
+            answer = self.truncate_text(answer, max_tokens)
             out.append(Generation(answer, Usage(self.count_tokens(text), self.count_tokens(answer), 1, 0.0)))
         return out
