@@ -6,6 +6,7 @@
 3. pointwise yes/no scoring with and without prefix reuse (the query's shared prompt prefix computed once, KV cache).
 
     python benchmarks/bench_llm.py [--queries 5] [--top 20] [--window 20] [--step 10] [--threads N]
+                                   [--only first icr pointwise]
 
 Uses the offline kit's SmolLM2-135M-Instruct on DL19 BM25 candidates. Times are wall-clock; on a shared machine
 they are noisy, so each comparison alternates its two sides query by query.
@@ -30,6 +31,8 @@ def main(argv=None) -> int:
     parser.add_argument("--step", type=int, default=10)
     parser.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--only", nargs="+", choices=["first", "icr", "pointwise"],
+                        default=["first", "icr", "pointwise"], help="run only these comparisons (default: all three)")
     args = parser.parse_args(argv)
 
     import torch
@@ -77,22 +80,26 @@ def main(argv=None) -> int:
                   f"  cached tok {m['cached_tokens']:6.0f}")
         return ta, tb
 
-    print("\n1. FIRST vs generating the permutation (same 'first' prompt, same windows)")
-    generate = ListwiseReranker(llm, template="first", window=args.window, step=args.step)
-    first = FirstReranker(llm, window=args.window, step=args.step)
-    tg, tf = compare("generate the permutation", generate, "FIRST (single token)", first)
-    print(f"  FIRST latency / generation latency = {tf / tg:.3f}  (FIRST paper: about 0.5)")
+    if "first" in args.only:
+        print("\n1. FIRST vs generating the permutation (same 'first' prompt, same windows)")
+        generate = ListwiseReranker(llm, template="first", window=args.window, step=args.step)
+        first = FirstReranker(llm, window=args.window, step=args.step)
+        tg, tf = compare("generate the permutation", generate, "FIRST (single token)", first)
+        print(f"  FIRST latency / generation latency = {tf / tg:.3f}  (FIRST paper: about 0.5)")
 
     plain_llm = LocalLLM(args.llm, prefix_reuse=False)
-    print("\n2. ICR (attention from the query; a content-free query calibrates): passages computed once, or twice")
-    ts, tt = compare("ICR, shared passages", ICRReranker(llm), "ICR, two full passes", ICRReranker(plain_llm))
-    print(f"  shared / two full passes = {ts / tt:.3f}")
+    if "icr" in args.only:
+        print("\n2. ICR (attention from the query span; a content-free query calibrates): passages computed once, or "
+              "twice")
+        ts, tt = compare("ICR, shared passages", ICRReranker(llm), "ICR, two full passes", ICRReranker(plain_llm))
+        print(f"  shared / two full passes = {ts / tt:.3f}")
 
-    print("\n3. pointwise yes/no with and without prefix reuse (same batch size)")
-    reuse = PointwiseReranker(llm, method="yes-no")
-    plain = PointwiseReranker(plain_llm, method="yes-no")
-    tr, tp = compare("with prefix reuse", reuse, "without prefix reuse", plain)
-    print(f"  with reuse / without = {tr / tp:.3f}")
+    if "pointwise" in args.only:
+        print("\n3. pointwise yes/no with and without prefix reuse (same batch size)")
+        reuse = PointwiseReranker(llm, method="yes-no")
+        plain = PointwiseReranker(plain_llm, method="yes-no")
+        tr, tp = compare("with prefix reuse", reuse, "without prefix reuse", plain)
+        print(f"  with reuse / without = {tr / tp:.3f}")
     return 0
 
 

@@ -41,7 +41,7 @@ CONFIGS = {
     "llm:listwise w=10 s=5": ("llm:listwise", {"window": 10, "step": 5}),
     "llm:first w=10 s=5": ("llm:first", {"window": 10, "step": 5}),
     "llm:full-list": ("llm:full-list", {"window": 10, "step": 5}),
-    "llm:insertrank w=10 s=5": ("llm:insertrank", {"window": 10, "step": 5}),
+    "llm:insertrank w=10 s=5": ("llm:insertrank", {"window": 10, "step": 5, "score_name": "BM25"}),
     "llm:icr": ("llm:icr", {}),
     "llm:reasoning bubble c=4 k=1": ("llm:reasoning", {"method": "bubble", "set_size": 4, "passes": 1,
                                                        "reasoning_tokens": 128}),

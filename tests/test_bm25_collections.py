@@ -56,3 +56,20 @@ def test_vaswani_map_matches_anserini():
     run = BM25Retriever().index(docs).search(queries, k=1000)
     map_ = mean_measure(run, qrels, "map")
     assert map_ >= 0.2856 - 0.01, f"Vaswani MAP {map_:.4f} is more than 0.01 below Anserini's 0.2856"
+
+
+def test_mlqa_r_zh_unigrams_and_bigrams_beat_bigrams_only():
+    """Chinese: every character plus overlapping pairs (the default) against Lucene CJKAnalyzer's pairs only.
+    Measured values (docs/results.md, benchmarks/bench_cjk.py): 0.6667 and 0.6333; either moving means the CJK analysis changed."""
+    from rankwise.retrieve import Tokenizer
+
+    dataset = read_beir(shared_path("mlqa-r-zh"), split="test")
+    assert (len(dataset.corpus), len(dataset.queries)) == (2322, 504)
+    ndcg = {}
+    for mode in ("unigram+bigram", "bigram"):
+        run = BM25Retriever(tokenizer=Tokenizer(cjk=mode)).index(dataset.documents).search(dataset.queries, k=100)
+        ndcg[mode] = mean_measure(run, dataset.qrels, "ndcg_cut_10")
+    assert round(ndcg["unigram+bigram"], 4) == 0.6667
+    assert round(ndcg["bigram"], 4) == 0.6333
+    default = BM25Retriever().index(dataset.documents).search(dataset.queries, k=100)
+    assert mean_measure(default, dataset.qrels, "ndcg_cut_10") == ndcg["unigram+bigram"]

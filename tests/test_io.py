@@ -119,6 +119,15 @@ def test_qrels_trec_and_beir_forms(tmp_path):
     assert read_qrels(path) == trec
 
 
+def test_beir_qrels_ids_with_spaces(tmp_path):
+    # HotpotQA's corpus ids are Wikipedia titles; split on whitespace, "Ed Wood" would become two columns.
+    text = "query-id\tcorpus-id\tscore\ndev000\tEd Wood\t1\ndev000\tScott Derrickson\t1\n"
+    assert read_qrels(write(tmp_path, "q.tsv", text)) == {"dev000": {"Ed Wood": 1, "Scott Derrickson": 1}}
+    no_header = "dev000\tEd Wood (film)\t1\n"
+    assert read_qrels(write(tmp_path, "n.tsv", no_header)) == {"dev000": {"Ed Wood (film)": 1}}
+    assert read_qrels(write(tmp_path, "t.qrels", "q1\t0\td1\t2\n")) == {"q1": {"d1": 2}}  # tabbed TREC qrels
+
+
 @pytest.mark.parametrize(
     "text, line, message",
     [

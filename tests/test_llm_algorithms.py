@@ -22,7 +22,11 @@ from rankwise.rerank.llm import (
     SetwiseReranker,
     make_reranker,
 )
+from rankwise.io import read_candidates
+from rankwise.rerank.llm import LLM, AttentionScores, Usage, get_template
 from rankwise.rerank.llm.backends import UnsupportedRequest
+from rankwise.rerank.llm.icr import masked_calibration
+from rankwise.rerank.llm.sorting import bubble_passes
 from rankwise.testing import NoisyJudge, OracleJudge
 from rankwise.types import Query, Ranking, Run
 
@@ -47,6 +51,14 @@ def make_case(n: int, seed: int = 0, grades: str = "distinct", best_at: int | No
     query = Query("q", "which passage is the most relevant one")
     ranking = Ranking("q", docids, np.arange(n, 0, -1, dtype=float), texts)
     return query, ranking, qrels
+
+
+def case_with(values: list[int], query_text: str = "which passage is the most relevant one"):
+    """One query whose candidates d0, d1, … (in this first-stage order) have the given grades."""
+    docids = [f"d{i}" for i in range(len(values))]
+    texts = [f"passage {i}: " + " ".join(WORDS[(3 * i + k) % len(WORDS)] for k in range(8)) for i in range(len(values))]
+    ranking = Ranking("q", docids, np.arange(len(values), 0, -1, dtype=float), texts)
+    return Query("q", query_text), ranking, {"q": dict(zip(docids, values))}
 
 
 def judge_for(query, ranking, qrels, **kwargs):
@@ -107,7 +119,31 @@ def test_sliding_passes_settle_the_top_and_cost_exactly(passes):
     reranker = PairwiseReranker(judge_for(query, ranking, qrels), method="sliding", passes=passes)
     result = reranker.rerank(query, ranking)
     assert grades_of(result, qrels)[:passes] == ideal(qrels)[:passes]
+    settled = set(result.docids[:passes])
+    assert result.docids[passes:] == [d for d in ranking.docids if d not in settled]  # the rest: input order
     assert calls(reranker) == 2 * sum(n - 1 - p for p in range(passes)) == reranker.estimate(n).calls
+
+
+def test_bubble_passes_return_the_settled_top_then_the_rest_in_input_order():
+    values = {0: 0, 1: 10, 2: 1, 3: 5}
+
+    def best_of(group):
+        return max(range(len(group)), key=lambda k: (values[group[k]], -k))
+
+    # one pass of pairs bubbles 1 to the top and leaves [1, 0, 3, 2]; the Setwise paper's code returns [1, 0, 2, 3]
+    assert bubble_passes(range(4), 1, 2, best_of) == [1, 0, 2, 3]
+    assert bubble_passes(range(4), 2, 2, best_of) == [1, 3, 0, 2]
+    assert bubble_passes(range(4), 9, 3, best_of) == [1, 3, 2, 0]  # passes stop at n − 1; all settled
+
+
+@pytest.mark.parametrize("make", [
+    lambda judge: PairwiseReranker(judge, method="sliding", passes=1),
+    lambda judge: SetwiseReranker(judge, method="bubble", set_size=2, passes=1),
+], ids=["pairwise-sliding", "setwise-bubble"])
+def test_one_pass_settles_rank_one_and_keeps_the_rest_in_input_order(make):
+    query, ranking, qrels = case_with([0, 10, 1, 5])
+    reranker = make(judge_for(query, ranking, qrels))
+    assert reranker.rerank(query, ranking).docids == ["d1", "d0", "d2", "d3"]
 
 
 def test_reused_verdicts_save_calls_but_not_quality():
@@ -177,18 +213,55 @@ def test_full_list_is_one_call_when_it_fits_and_windows_otherwise():
     assert calls(tight) == math.ceil((40 - 10) / 5) + 1 and {r.step for r in tight.costs.records} == {"window"}
 
 
-def test_insertrank_writes_first_stage_scores_into_the_prompt():
-    seen = []
+class Recording(OracleJudge):
+    """A perfect judge that keeps every prompt it generates for, and every generation limit."""
 
-    class Recording(OracleJudge):
-        def _generated(self, text):
-            seen.append(text)
-            return super()._generated(text)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen, self.limits = [], []
 
+    def generate(self, prompts, max_tokens, stop=()):
+        self.seen += [p.plain() for p in prompts]
+        self.limits.append(max_tokens)
+        return super().generate(prompts, max_tokens, stop)
+
+
+def test_insertrank_names_the_first_stage_in_the_prompt():
     query, ranking, qrels = make_case(5, seed=10)
-    reranker = InsertRankReranker(Recording(qrels, [query], Run([ranking])), window=5, step=2)
-    reranker.rerank(query, ranking)
-    assert "[1] (BM25 score: 5.00) passage" in seen[0] and "[5] (BM25 score: 1.00) passage" in seen[0]
+    judge = Recording(qrels, [query], Run([ranking]))
+
+    def prompt(run=None, **options):
+        reranker = InsertRankReranker(judge, window=5, step=2, **options)
+        reranker([query], run) if run is not None else reranker.rerank(query, ranking)
+        return judge.seen[-1]
+
+    # rankwise's BM25 retriever names its run "bm25"; a cutoff (% 100) is left out of the name
+    assert "[1] (BM25 score: 5.00) passage" in prompt(Run([ranking], name="bm25"))
+    assert "[5] (BM25 score: 1.00) passage" in prompt(Run([ranking], name="bm25 % 100"))
+    assert "[1] (dense(bge-small-en-v1.5) score: 5.00)" in prompt(Run([ranking], name="dense(bge-small-en-v1.5)"))
+    assert "[1] (SPLADE score: 5.00)" in prompt(Run([ranking], name="bm25"), score_name="SPLADE")  # the user's
+    assert "[1] (first-stage score: 5.00)" in prompt()  # one ranking, no run: the stage is unknown
+    assert "BM25" not in prompt(Run([ranking], name="candidates"))  # read from a file: unknown
+
+
+def test_insertrank_never_shows_made_up_scores(tmp_path):
+    query, ranking, qrels = make_case(5, seed=10)
+    entries = [{"query": query.text, "qid": "q", "hits": [{"docid": d, "content": t}
+                                                          for d, t in zip(ranking.docids, ranking.texts)]}]
+    (tmp_path / "unscored.json").write_text(__import__("json").dumps(entries))
+    queries, run = read_candidates(tmp_path / "unscored.json")  # rankwise numbers such hits by rank
+    assert run["q"].pseudo_scores and run.top(3)["q"].pseudo_scores and not ranking.pseudo_scores
+    judge = Recording(qrels, [query], Run([ranking]))
+    with pytest.warns(UserWarning, match="carry no first-stage scores"):
+        inserted = InsertRankReranker(judge, window=5, step=2)(queries, run)
+    plain = ListwiseReranker(judge, window=5, step=2)(queries, run)
+    assert judge.seen[0] == judge.seen[1] and "score" not in judge.seen[0]  # plain listwise (RankZephyr)
+    assert inserted["q"].docids == plain["q"].docids
+    # an LLM reranker's order carries no scores either: InsertRank after it is plain listwise too
+    assert plain["q"].pseudo_scores
+    with pytest.warns(UserWarning, match="carry no first-stage scores"):
+        InsertRankReranker(judge, window=5, step=2).rerank(query, plain["q"])
+    assert "score" not in judge.seen[-1]
 
 
 # --- setwise ------------------------------------------------------------------------------------------------------
@@ -219,7 +292,10 @@ def test_setwise_bubble_settles_the_top_and_costs_exactly(set_size, passes):
     n = 31
     query, ranking, qrels = make_case(n, seed=12)
     reranker = SetwiseReranker(judge_for(query, ranking, qrels), method="bubble", set_size=set_size, passes=passes)
-    assert grades_of(reranker.rerank(query, ranking), qrels)[:passes] == ideal(qrels)[:passes]
+    result = reranker.rerank(query, ranking)
+    assert grades_of(result, qrels)[:passes] == ideal(qrels)[:passes]
+    settled = set(result.docids[:passes])
+    assert result.docids[passes:] == [d for d in ranking.docids if d not in settled]  # the rest: input order
     assert calls(reranker) == sum(math.ceil((n - p - 1) / (set_size - 1)) for p in range(passes))
     assert calls(reranker) == reranker.estimate(n).calls
 
@@ -234,17 +310,83 @@ def test_pointwise_scores_follow_the_grades_with_one_call_per_passage(method):
     assert calls(reranker) == 25 and reranker.costs.totals()["forward_passes"] == 25
 
 
-def test_icr_calibration_removes_the_position_bias():
+def test_icr_orders_by_grade_from_calibrated_mean_attention():
     query, ranking, qrels = make_case(20, seed=14)
-    calibrated = ICRReranker(judge_for(query, ranking, qrels))
-    assert grades_of(calibrated.rerank(query, ranking), qrels) == ideal(qrels)
-    assert calls(calibrated) == 2 and [r.step for r in calibrated.costs.records] == ["attention", "calibration"]
-    raw = ICRReranker(judge_for(query, ranking, qrels), calibrate=False)
+    judge = judge_for(query, ranking, qrels)
+    icr = ICRReranker(judge)
+    assert grades_of(icr.rerank(query, ranking), qrels) == ideal(qrels)
+    assert calls(icr) == 2 and [r.step for r in icr.costs.records] == ["attention", "calibration"]
+    raw = ICRReranker(judge, calibrate=False)
     assert grades_of(raw.rerank(query, ranking), qrels) != ideal(qrels)  # the judge's position bias shows through
     assert calls(raw) == 1
+    # The judge's attention, like a model's, is paid by every token of the query span, so its totals grow with the
+    # span: the query's span is longer than N/A's, and totals calibrated by subtraction (summed over the query
+    # tokens instead of averaged) would keep the position bias.
+    shown = ranking.docids[::-1]  # the paper's order: the first-stage best last, nearest the query
+    prompts = [get_template("icr").icr_segments(q, [ranking.texts[ranking.docids.index(d)] for d in shown])
+               for q in (query.text, "N/A")]
+    real, content_free = judge.attention_batch(prompts, "query")
+    assert real.source_tokens > content_free.source_tokens
+    summed = {d: real.mass[f"doc:{k}"] - content_free.mass[f"doc:{k}"] for k, d in enumerate(shown)}
+    assert [qrels["q"][d] for d in sorted(shown, key=lambda d: -summed[d])] != ideal(qrels)
+
+
+def test_masked_calibration_drops_the_tokens_below_mean_minus_two_sigma():
+    # calibrated values: nine tokens at +0.05 and one at −0.9 (mean −0.045, σ 0.3004): the −0.9 token is dropped
+    assert masked_calibration([0.1] * 10, [0.05] * 9 + [1.0]) == pytest.approx(0.45)
+    assert masked_calibration([0.1] * 4, [0.05] * 3 + [1.0]) == pytest.approx(-0.75)  # 4 tokens: never 2σ away
+    assert masked_calibration([0.3] * 5, [0.1] * 5) == pytest.approx(1.0)  # σ = 0: every token kept
+    assert masked_calibration([0.5], [0.2]) == pytest.approx(0.3)
+
+
+class FixedAttention(LLM):
+    """An engine whose attention is given per prompt position: (span length, {segment: per-token totals})."""
+
+    capabilities = frozenset({"attention"})
+
+    def __init__(self, passes):
+        self.passes, self.prompts = passes, []
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def truncate_text(self, text, max_tokens):
+        return text
+
+    def attention_batch(self, prompts, source, chat=True):
+        self.prompts += prompts
+        return [AttentionScores({name: np.asarray(v, dtype=float) for name, v in tokens.items()}, n, Usage(1, 0, 1))
+                for n, tokens in self.passes[: len(prompts)]]
+
+
+def test_icr_averages_over_the_query_span_masks_and_maps_the_reversed_passages_back():
+    ranking = Ranking("q", ["A", "B"], [2.0, 1.0], ["alpha text", "beta text"])
+    # shown in reverse first-stage order: doc:0 is B, doc:1 is A. Query span 4 tokens, N/A span 2 tokens.
+    engine = FixedAttention([
+        (4, {"doc:0": 4 * np.array([0.06, 0.07] * 5), "doc:1": 4 * np.full(10, 0.1), "query": np.zeros(3)}),
+        (2, {"doc:0": 2 * np.full(10, 0.04), "doc:1": 2 * np.array([0.05] * 9 + [1.0]), "query": np.zeros(3)}),
+    ])
+    result = ICRReranker(engine).rerank(Query("q", "what is alpha"), ranking)
+    assert [s.text for s in engine.prompts[0] if s.name == "doc:0"] == ["[1] beta text"]
+    # A: calibrated mean attention 0.05 × 9 (its −0.9 token masked) = 0.45; B: 0.02/0.03 × 5 = 0.25. Summing over
+    # the span's tokens instead of averaging, or not masking, would put B first.
+    assert result.docids == ["A", "B"] and result.scores == pytest.approx([0.45, 0.25])
+    engine.prompts.clear()
+    in_order = ICRReranker(engine, reverse_order=False).rerank(Query("q", "what is alpha"), ranking)
+    assert [s.text for s in engine.prompts[0] if s.name == "doc:0"] == ["[1] alpha text"]
+    assert in_order.docids == ["B", "A"]
 
 
 # --- reasoning ------------------------------------------------------------------------------------------------------
+def test_rank_r1_generates_up_to_2048_tokens():
+    query, ranking, qrels = make_case(8, seed=15)
+    judge = Recording(qrels, [query], Run([ranking]))
+    reranker = ReasoningReranker(judge, k=1)
+    reranker.rerank(query, ranking)
+    assert set(judge.limits) == {2048 + 8}  # Rank-R1's limit, plus room for the answer
+    assert reranker.estimate(8).completion_tokens == reranker.estimate(8).calls * 2048
+
+
 def test_reasoning_rerankers_read_the_answer_section_and_keep_the_reasoning():
     query, ranking, qrels = make_case(20, seed=15)
     setwise = ReasoningReranker(judge_for(query, ranking, qrels), k=5)

@@ -98,6 +98,8 @@ def test_reasoning_answer_section():
 def test_builtin_templates_name_their_paper_and_render():
     for template in TEMPLATES.values():
         assert template.paper, template.name
+    # the expected value over graded labels is "Beyond Yes and No"'s (ProRank is an RL-trained prompt warm-up)
+    assert "Beyond Yes and No" in TEMPLATES["fine-grained"].paper and "ProRank" not in TEMPLATES["fine-grained"].paper
     prompt, ids = get_template("rankzephyr").render_list("cats", ["a cat", "a dog"])
     assert ids == ["1", "2"] and prompt.is_chat
     user = dict(prompt.messages)["user"]
@@ -133,13 +135,26 @@ def test_user_template_from_dict_is_used():
     assert mine.render_single("q", "p").text == "q||p" and placeholders(mine.user) == {"query", "passage"}
 
 
-def test_icr_segments_rebuild_the_prompt_text():
-    template = get_template("icr")
-    segments = template.icr_segments("what is x", ["first doc", "second doc"])
-    expected = template.user.format(query="what is x", passages=template.format_passages(["first doc", "second doc"],
-                                                                                          ["1", "2"]))
-    assert "".join(s.text for s in segments) == expected
-    assert [s.name for s in segments if s.name] == ["doc:0", "doc:1", "query"]
+def test_icr_segments_are_the_papers_prompt_and_spans():
+    segments = get_template("icr").icr_segments("what is x", ["first doc", "second doc"])
+    # the prompt of ICR's code (retrieval type IE), and its spans: a passage from its identifier to its end, the
+    # query span from the closing instruction on (the chat template's end follows it)
+    assert "".join(s.text for s in segments) == (
+        "Here are some paragraphs:\n\n[1] first doc\n\n[2] second doc\n\nPlease find information that are relevant "
+        "to the following query in the paragraphs above.\n\nQuery: what is x")
+    assert {s.name: s.text for s in segments if s.name} == {
+        "doc:0": "[1] first doc", "doc:1": "[2] second doc",
+        "query": "Please find information that are relevant to the following query in the paragraphs above.\n\n"
+                 "Query: what is x"}
+
+
+def test_icr_templates_must_put_the_query_after_the_passages():
+    with pytest.raises(ValueError, match="followed by"):
+        Template("mine", "icr", user="Query: {query}\n{passages}")
+    mine = Template("mine", "icr", user="Query: {query}\n{passages}\nQuery again: {query}\nAnswer:",
+                    passage="<p>{text}</p>\n")
+    segments = {s.name: s.text for s in mine.icr_segments("q", ["a"]) if s.name}
+    assert segments == {"doc:0": "<p>a", "query": "Query again: q\nAnswer:"}
 
 
 # --- truncation ---------------------------------------------------------------------------------------------------

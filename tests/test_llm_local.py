@@ -18,6 +18,7 @@ from rankwise.rerank.llm import (  # noqa: E402
     FirstReranker,
     ListwiseReranker,
     PointwiseReranker,
+    Prompt,
     Segment,
     get_template,
     make_reranker,
@@ -55,7 +56,8 @@ def test_label_logprobs_equal_a_plain_forward_pass(smol, reuse):
             tokens = sorted({smol.encode(label)[0], smol.encode(" " + label)[0]})
             want = float(torch.logsumexp(expected[tokens], dim=0))
             assert result.logprobs[label] == pytest.approx(want, abs=2e-4)
-        assert (result.usage.cached_tokens > 20) == reuse  # system text + query are shared
+    # system text + query are shared: computed once (charged to the first prompt), then reused by the others
+    assert [r.usage.cached_tokens > 20 for r in results] == [False, reuse, reuse]
     assert sum(r.usage.forward_passes for r in results) == 3 + int(reuse)  # + the shared prefix's own pass
 
 
@@ -90,24 +92,49 @@ def test_attention_rows_sum_to_one_per_layer_and_head(smol):
     segments = [Segment("Paragraph: ", "intro"), Segment(RELEVANT, "doc:0"), Segment(" ", "gap"),
                 Segment(OFF_TOPIC, "doc:1"), Segment(" Query: ", "lead"), Segment(ZEBRA, "query")]
     result = smol.attention(segments, "query", chat=False)
-    query_tokens = len(smol.encode(ZEBRA))
+    assert result.source_tokens == len(smol.encode(ZEBRA))  # no chat template: the query ends the prompt
     config = smol.model.config
-    # every query token's attention over the (causal) prompt sums to 1 in each layer and head
-    total = query_tokens * config.num_hidden_layers * config.num_attention_heads
+    # every source token's attention over the (causal) prompt sums to 1 in each layer and head
+    total = result.source_tokens * config.num_hidden_layers * config.num_attention_heads
     assert sum(result.mass.values()) == pytest.approx(total, rel=1e-4)
     assert result.usage.forward_passes == 1
     assert smol.model.config._attn_implementation != "eager"  # restored after reading attention
 
 
-def test_icr_passes_share_the_passages_and_read_the_same_attention(smol):
+def eager_attention(llm, ids: list[int], start: int):
+    """Attention from positions start.. to every position, summed over layers, heads and those rows: one plain
+    eager forward pass over the whole prompt, computed here."""
+    previous = llm.model.config._attn_implementation
+    llm.model.set_attn_implementation("eager")
+    try:
+        with torch.no_grad():
+            out = llm.model(torch.tensor([ids]), output_attentions=True)
+    finally:
+        llm.model.set_attn_implementation(previous)
+    return sum(a[0, :, start:, :].double().sum(dim=(0, 1)) for a in out.attentions).numpy()
+
+
+def test_icr_attention_per_token_equals_a_plain_eager_pass_with_and_without_the_shared_prefix(smol):
     template = get_template("icr")
     prompts = [template.icr_segments(q, [RELEVANT, OFF_TOPIC]) for q in (ZEBRA, "N/A")]
     shared = smol.attention_batch(prompts, "query")
     alone = [smol.attention(p, "query") for p in prompts]
-    for a, b in zip(shared, alone):
-        assert a.mass == pytest.approx(b.mass, rel=1e-3)
+    for segments, a, b in zip(prompts, shared, alone):
+        ids, spans = smol._segment_ids(segments, chat=True)
+        text = "".join(s.text for s in segments)
+        assert smol.tokenizer.decode(ids) == smol.render(Prompt.chat([("user", text)]))
+        s0 = spans["query"][0]
+        # the query span: the closing instruction, the query and the chat template's end of turn
+        assert smol.tokenizer.decode(ids[s0:]).startswith("Please find information")
+        assert smol.tokenizer.decode(ids[s0:]).endswith("<|im_end|>\n<|im_start|>assistant\n")
+        assert smol.tokenizer.decode(ids[slice(*spans["doc:0"])]) == "[1] " + RELEVANT
+        want = eager_attention(smol, ids, s0)
+        for result in (a, b):
+            assert result.source_tokens == len(ids) - s0
+            for name, (lo, hi) in spans.items():
+                assert result.tokens[name] == pytest.approx(want[lo:hi], rel=1e-3, abs=1e-4)
     assert shared[0].usage.forward_passes == 2 and shared[1].usage.cached_tokens > 40
-    assert alone[1].usage.cached_tokens == 0
+    assert shared[0].usage.cached_tokens == 0 and alone[1].usage.cached_tokens == 0
 
 
 def test_truncation_cuts_at_token_boundaries(smol):

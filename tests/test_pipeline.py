@@ -52,6 +52,22 @@ def test_weighted_sum():
     assert run["1"].to_dict() == {"z": 10.5, "x": 1.5, "y": 1.0, "w": 2.0}
 
 
+def test_plus_is_combsum_of_raw_scores_and_fuse_combsum_normalises():
+    """One meaning per operator: `a + b` = fuse(…, "combsum", norm="none"); fuse's default CombSUM is min-max first,
+    which changes the order when the two sides score on different scales."""
+    from rankwise.fuse import fuse
+
+    a, b = FixedRetriever("a", {"x": 30.0, "y": 10.0}), FixedRetriever("b", {"y": 0.9, "x": 0.1})
+    plus = (a + b)("q")["1"]
+    assert plus.docids == ["x", "y"] and plus.to_dict() == {"x": 30.1, "y": 10.9}
+    assert fuse([a, b], "combsum", norm="none")("q")["1"].to_dict() == plus.to_dict()
+    normalised = fuse([a, b], "combsum")("q")["1"]  # min-max: x = 1 + 0, y = 0 + 1, tie broken by docid
+    assert normalised.to_dict() == {"x": 1.0, "y": 1.0} and normalised.docids == ["y", "x"]
+    weighted = (0.3 * a + 0.7 * b)("q")["1"].to_dict()
+    expected = fuse([a, b], "combsum", norm="none", weights=[0.3, 0.7])("q")["1"].to_dict()
+    assert weighted == pytest.approx(expected, abs=1e-12)
+
+
 def test_union_puts_left_first_then_unseen_right():
     run = (FixedRetriever("a", A) | FixedRetriever("b", B))("q")
     assert run["1"].docids == ["x", "y", "z", "w"]

@@ -4,6 +4,9 @@ from __future__ import annotations
 import pytest
 
 from rankwise.retrieve import BM25Retriever, Tokenizer, cjk_bigrams, has_cjk
+from rankwise.retrieve.tokenize import cjk_unigrams_bigrams
+
+BIGRAMS = Tokenizer(cjk="bigram")  # Lucene CJKAnalyzer's analysis
 from rankwise.types import Document, Query
 
 
@@ -89,36 +92,61 @@ def test_cjk_bigrams():
     assert cjk_bigrams("") == []
 
 
+def test_cjk_unigrams_bigrams():
+    assert cjk_unigrams_bigrams("北京大学") == ["北", "京", "大", "学", "北京", "京大", "大学"]
+    assert cjk_unigrams_bigrams("的") == ["的"]
+    assert cjk_unigrams_bigrams("") == []
+
+
+def test_the_default_indexes_characters_and_pairs():
+    assert Tokenizer()("北京，上海。的") == ["北", "京", "北京", "上", "海", "上海", "的"]
+    # Latin words stay words (stemmed) so that they match the same words in English texts.
+    assert Tokenizer()("Running 检索 tests") == ["run", "检", "索", "检索", "test"]
+    # A one-character query finds a document that has the character inside a longer run.
+    bm25 = BM25Retriever().index([Document("a", "北京大学"), Document("b", "上海交通")])
+    assert bm25.search([Query("q", "京")], k=2)["q"].docids == ["a"]
+    assert BM25Retriever(tokenizer=BIGRAMS).index([Document("a", "北京大学")]).search([Query("q", "京")], k=1)["q"].docids == []
+
+
+def test_cjk_mode_is_checked_and_old_indexes_keep_bigrams():
+    with pytest.raises(ValueError, match="cjk must be one of 'unigram\\+bigram', 'bigram'"):
+        Tokenizer(cjk="trigram")
+    config = Tokenizer().config()
+    assert config["cjk"] == "unigram+bigram" and Tokenizer.from_config(config) == Tokenizer()
+    del config["cjk"]  # an index saved before the setting existed was built with bigrams only
+    assert Tokenizer.from_config(config).cjk == "bigram"
+
+
 def test_chinese_overlapping_bigrams():
-    assert Tokenizer()("我爱北京天安门") == ["我爱", "爱北", "北京", "京天", "天安", "安门"]
+    assert BIGRAMS("我爱北京天安门") == ["我爱", "爱北", "北京", "京天", "天安", "安门"]
 
 
 def test_chinese_punctuation_splits_runs_and_lone_characters_stay():
-    assert Tokenizer()("北京，上海。的") == ["北京", "上海", "的"]
+    assert BIGRAMS("北京，上海。的") == ["北京", "上海", "的"]
 
 
 def test_japanese_bigrams_span_kanji_kana_boundaries():
-    assert Tokenizer()("東京タワーに行きました") == [
+    assert BIGRAMS("東京タワーに行きました") == [
         "東京", "京タ", "タワ", "ワー", "ーに", "に行", "行き", "きま", "まし", "した",
     ]
 
 
 def test_katakana_middle_dot_separates_names():
-    assert Tokenizer()("ジョン・スミス") == ["ジョ", "ョン", "スミ", "ミス"]
+    assert BIGRAMS("ジョン・スミス") == ["ジョ", "ョン", "スミ", "ミス"]
 
 
 def test_korean_bigrams_within_words():
-    assert Tokenizer()("안녕하세요 세계") == ["안녕", "녕하", "하세", "세요", "세계"]
+    assert BIGRAMS("안녕하세요 세계") == ["안녕", "녕하", "하세", "세요", "세계"]
 
 
 def test_mixed_latin_and_cjk():
-    assert Tokenizer()("BM25とColBERTの比較") == ["bm25", "と", "colbert", "の比", "比較"]
+    assert BIGRAMS("BM25とColBERTの比較") == ["bm25", "と", "colbert", "の比", "比較"]
     # Latin words inside Chinese text are stemmed like any English word, so they match English documents.
-    assert Tokenizer()("Running 检索系统 tests") == ["run", "检索", "索系", "系统", "test"]
+    assert BIGRAMS("Running 检索系统 tests") == ["run", "检索", "索系", "系统", "test"]
 
 
 def test_fullwidth_latin_is_folded():
-    assert Tokenizer()("ＡＢＣ検索") == ["abc", "検索"]
+    assert BIGRAMS("ＡＢＣ検索") == ["abc", "検索"]
 
 
 def test_language_detection_from_the_text():

@@ -230,6 +230,61 @@ def resolve(name: str | os.PathLike, *, family: str | None = None, allow_downloa
     )
 
 
+# What a folder's own files say about the model family, checked in this order (the first match wins).
+_CAUSAL_LM_TYPES = {"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi", "phi3", "gpt2",
+                    "gpt_neox", "falcon", "olmo", "olmo2", "smollm3", "granite"}
+
+
+def detect_family(resolved: ResolvedModel) -> tuple[str | None, list[str]]:
+    """The model family a resolved model belongs to, read from its own files as the ``rerankers`` library's
+    ``Reranker("…")`` does: ``cross-encoder`` (a sequence-classification head), ``seq2seq`` (T5),
+    ``late-interaction`` (ColBERT layouts), ``llm`` (a causal LM), ``dense`` (a sentence-transformers bi-encoder),
+    ``sparse`` (a masked-LM head, as SPLADE), or None; and what was checked, for an error message."""
+    if resolved.family is not None and resolved.source.startswith("kit:"):
+        return resolved.family, [f"the offline kit lists it as {resolved.family}"]
+    folder = resolved.path if resolved.path.is_dir() else resolved.path.parent
+    checked: list[str] = []
+    if (folder / "artifact.metadata").is_file():
+        return "late-interaction", ["artifact.metadata (a Stanford ColBERT checkpoint)"]
+    st_config = _read_json(folder / "config_sentence_transformers.json")
+    if st_config and {"query_prefix", "document_length"} <= set(st_config):
+        return "late-interaction", ["config_sentence_transformers.json with query/document settings (PyLate)"]
+    checked.append("no ColBERT metadata (artifact.metadata, PyLate settings)")
+    if resolved.format == "gguf" or resolved.path.suffix == ".gguf":
+        return "llm", ["a GGUF file (a causal LM)"]
+    config = _read_json(folder / "config.json")
+    if config is None:
+        checked.append(f"no config.json in {folder}")
+        return None, checked
+    architectures = [str(a) for a in config.get("architectures") or []]
+    model_type = str(config.get("model_type", "")).lower()
+    described = f"config.json: architectures {architectures or 'not given'}, model_type {model_type or 'not given'}"
+    if any(a.endswith("ForSequenceClassification") for a in architectures):
+        return "cross-encoder", [described]
+    if model_type in ("t5", "mt5", "umt5") or any(a.startswith(("T5", "MT5")) for a in architectures):
+        return "seq2seq", [described]
+    if any(a.endswith("ForCausalLM") for a in architectures) or model_type in _CAUSAL_LM_TYPES:
+        return "llm", [described]
+    modules = _read_json(folder / "modules.json")
+    if isinstance(modules, list) and any("Pooling" in str(m.get("type", "")) for m in modules):
+        return "dense", [described, "modules.json with a Pooling module (a sentence-transformers bi-encoder)"]
+    if any(a.endswith("ForMaskedLM") for a in architectures):
+        return "sparse", [described + " (a masked-LM head, as SPLADE)"]
+    checked.append(described + ": no sequence-classification head, T5, ColBERT or causal-LM layout")
+    return None, checked
+
+
+def _read_json(path: Path):
+    import json
+
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def available_models() -> list[ResolvedModel]:
     """The offline kit models installed here (what ``rankwise models`` lists)."""
     out = []

@@ -35,7 +35,11 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 
 
 def usable_cpus() -> int:
-    """Cores this process may use: CPU affinity, then a cgroup CPU quota when one is set (containers)."""
+    """Cores this process may use: ``$RANKWISE_THREADS`` when set (a Ray actor sets it to the CPUs it declared),
+    else CPU affinity, then a cgroup CPU quota when one is set (containers)."""
+    forced = os.environ.get("RANKWISE_THREADS", "")
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
     try:
         count = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

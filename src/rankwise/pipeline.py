@@ -7,7 +7,8 @@ Every stage maps ``(queries, run)`` to a new run. Operators follow PyTerrier's a
 - ``a + b``    score sum: per query, a document's score is the sum of its scores in a and b
                (a document missing from one side contributes nothing from it)
 - ``a | b``    union: the documents of both, a's ranking first, then b's unseen documents below it
-- ``w * a``    scale a's scores by w (for weighted sums: ``0.3 * bm25 + 0.7 * dense``)
+- ``w * a``    scale a's raw scores by w (``0.3 * bm25 + 0.7 * dense`` = ``fuse(..., "combsum", norm="none",
+               weights=[0.3, 0.7])``)
 
 A stage runs over many queries in one call: ``stage(queries)`` or ``stage.run(dataset)``.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -69,13 +71,35 @@ class Stage:
 
     # --- running -------------------------------------------------------------------------------------------
     def __call__(self, queries, run: Run | None = None) -> Run:
-        """Run the stage over many queries at once; returns a :class:`Run` named after the stage."""
+        """Run the stage over many queries at once; returns a :class:`Run` named after the stage (a stage whose
+        output is a subclass of Run, such as :class:`rankwise.rag.Answers`, keeps it)."""
         out = apply(self, as_queries(queries), run)
+        if type(out) is not Run and isinstance(out, Run):
+            out = copy.copy(out)
+            out.name, out.meta = str(self), dict(out.meta)
+            return out
         return Run(out, name=str(self))
 
-    def run(self, dataset: Dataset) -> Run:
-        """Run over every query of a dataset."""
-        return self(dataset.queries)
+    def run(self, dataset: Dataset | Sequence[Query], run: Run | None = None, *, backend: str | None = None,
+            journal: str | None = None, resume: bool = False, settings: dict | None = None, ray=None,
+            unit_size: int = 1) -> Run:
+        """Run over every query of a dataset (or over the given queries).
+
+        ``backend="local"`` or ``"ray"`` runs every reranker of the pipeline as units of ``unit_size`` queries, in
+        this process or on a Ray actor pool (``ray``: :class:`rankwise.distributed.RayOptions`); the output is
+        the same either way. ``journal=PATH`` records completed units (``settings``, a JSON-able dict, identifies
+        the run); after a kill, ``resume=True`` continues from it. The journal is kept after success (a rerun with
+        ``resume=True`` reads it back); delete it with :meth:`rankwise.distributed.Journal.finish` once the
+        output is saved. Corpus encoding runs under the same backend when the retriever is indexed inside
+        ``rankwise.distributed.executing(...)``. See docs/scaling.md."""
+        queries = as_queries(dataset)
+        if backend is None and journal is None and ray is None:
+            return self(queries, run)
+        from rankwise.distributed import executing
+
+        with executing(backend or ("ray" if ray is not None else "local"), journal=journal, resume=resume,
+                       settings=settings, ray=ray, unit_size=unit_size):
+            return self(queries, run)
 
     # --- composition ---------------------------------------------------------------------------------------
     def __rshift__(self, other: "Stage") -> "Stage":
@@ -149,6 +173,11 @@ class Reranker(Stage):
                 f"{self.name} is a reranker: it needs candidates. Put a retriever before it "
                 f"(e.g. `bm25 % 100 >> {self.name}`) or call it with a run: reranker(queries, run)"
             )
+        from rankwise.distributed.execution import current_execution
+
+        execution = current_execution()  # active under Stage.run(backend=...) and the CLI: units, journal, Ray
+        if execution is not None:
+            return execution.rerank(self, queries, run)
         return self.rerank_batch(queries, run)
 
 
@@ -174,6 +203,25 @@ def rerank_in_chunks(queries: Sequence[Query], run: Run, max_candidates: int, re
     return Run((out[qid] for qid in dict.fromkeys(q.qid for q in queries)), name=name)
 
 
+def score_texts(reranker: Stage, requests: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
+    """Scores of plain texts with any reranking stage: for each ``(query, texts)``, the scores of ``texts`` in the
+    order given. All requests go through one call (as separate queries), so rerankers that batch across queries
+    (the cross-encoder) batch them; used by the HTTP service and the LangChain / LlamaIndex adapters."""
+    queries = [Query(str(i), query) for i, (query, _) in enumerate(requests)]
+    run = Run(Ranking(str(i), [str(k) for k in range(len(texts))], np.zeros(len(texts)), list(texts), sort=False)
+              for i, (_, texts) in enumerate(requests))
+    out = reranker(queries, run)
+    results = []
+    for i, (_, texts) in enumerate(requests):
+        ranking = out[str(i)]
+        scores = np.full(len(texts), np.nan)
+        scores[np.asarray(ranking.docids, dtype=np.int64)] = ranking.scores
+        if np.isnan(scores).any():
+            raise RuntimeError(f"{reranker} returned {len(ranking)} of the {len(texts)} documents it was given")
+        results.append(scores)
+    return results
+
+
 def require_texts(candidates: Ranking, stage: Stage) -> list[str]:
     if candidates.texts is None:
         raise ValueError(
@@ -189,7 +237,13 @@ class Then(Stage):
         self.first, self.second = first, second
 
     def transform(self, queries, run):
-        return apply(self.second, queries, apply(self.first, queries, run))
+        first = apply(self.first, queries, run)
+        out = apply(self.second, queries, first)
+        # What earlier stages recorded (Run.meta) goes on with the run.
+        if getattr(first, "meta", None) and first.meta.keys() - out.meta.keys():
+            out = Run(out, name=out.name) if type(out) is Run else copy.copy(out)  # a subclass (Answers) stays one
+            out.meta = {**first.meta, **out.meta}
+        return out
 
     def __str__(self):
         return f"{self.first} >> {self.second}"
@@ -226,29 +280,17 @@ class Scaled(Stage):
         return f"{self.weight:g} * {self.stage}"
 
 
-def _merge(left: Ranking | None, right: Ranking | None, qid: str, combine) -> Ranking:
-    """Per-document merge of two rankings; ``combine(a, b)`` gets None for a side that lacks the document."""
-    left_scores = left.to_dict() if left is not None else {}
-    right_scores = right.to_dict() if right is not None else {}
-    texts: dict[str, str] = {}
-    for r in (right, left):
-        if r is not None and r.texts is not None:
-            texts.update(zip(r.docids, r.texts))
-    docids = list(left_scores) + [d for d in right_scores if d not in left_scores]
-    scores = [combine(left_scores.get(d), right_scores.get(d)) for d in docids]
-    has_texts = docids and all(d in texts for d in docids)
-    return Ranking(qid, docids, scores, [texts[d] for d in docids] if has_texts else None)
-
-
 class ScoreSum(Stage):
+    """``a + b``: CombSUM of raw scores, computed by :func:`rankwise.fuse.fuse_runs` (one implementation)."""
+
     def __init__(self, left: Stage, right: Stage):
         self.left, self.right = left, right
 
     def transform(self, queries, run):
+        from rankwise.fuse import fuse_runs  # fuse builds on this module
+
         a, b = apply(self.left, queries, run), apply(self.right, queries, run)
-        return Run(
-            _merge(a.get(q.qid), b.get(q.qid), q.qid, lambda x, y: (x or 0.0) + (y or 0.0)) for q in queries
-        )
+        return fuse_runs([a, b], "combsum", norm="none", queries=queries, name=str(self))
 
     def __str__(self):
         return f"({self.left} + {self.right})"

@@ -7,6 +7,7 @@ rank trec_eval assigns, and a run written to disk and read back evaluates to the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 class Query:
     qid: str
     text: str
+    date: datetime | None = None  # when the question was asked (recency reranking drops documents after it)
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class Document:
     docid: str
     text: str
     title: str = ""
+    date: datetime | None = None  # publication date (BEIR ``date``/``timestamp``, TREC ``<DATE>``), UTC
 
     @property
     def contents(self) -> str:
@@ -59,9 +62,11 @@ class Ranking:
 
     ``docids`` and ``scores`` are parallel; ``texts`` (optional) carries each candidate's text for rerankers.
     Construction sorts into trec_eval order unless ``sort=False`` is given by code that already sorted.
+    ``pseudo_scores`` is True when the scores only encode an order (a candidates file that gave no scores, an LLM
+    reranker's permutation) rather than values a scorer computed.
     """
 
-    __slots__ = ("qid", "docids", "scores", "texts")
+    __slots__ = ("qid", "docids", "scores", "texts", "pseudo_scores")
 
     def __init__(
         self,
@@ -71,6 +76,7 @@ class Ranking:
         texts: Iterable[str] | None = None,
         *,
         sort: bool = True,
+        pseudo_scores: bool = False,
     ):
         docids = list(docids)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -96,13 +102,16 @@ class Ranking:
         self.docids: list[str] = docids
         self.scores: np.ndarray = scores
         self.texts: list[str] | None = texts
+        self.pseudo_scores = bool(pseudo_scores)
 
     @classmethod
-    def trusted(cls, qid: str, docids: list[str], scores: np.ndarray, texts: list[str] | None = None) -> "Ranking":
+    def trusted(cls, qid: str, docids: list[str], scores: np.ndarray, texts: list[str] | None = None, *,
+                pseudo_scores: bool = False) -> "Ranking":
         """Build without checks or sorting, for code that guarantees the invariants itself (unique docids,
         float64 scores without NaN, trec_eval order) on a hot path such as a retriever's search loop."""
         ranking = cls.__new__(cls)
         ranking.qid, ranking.docids, ranking.scores, ranking.texts = qid, docids, scores, texts
+        ranking.pseudo_scores = pseudo_scores
         return ranking
 
     def __len__(self) -> int:
@@ -130,10 +139,10 @@ class Ranking:
         if k < 0:
             raise ValueError(f"top-k must be >= 0, got {k}")
         texts = None if self.texts is None else self.texts[:k]
-        return Ranking(self.qid, self.docids[:k], self.scores[:k], texts, sort=False)
+        return Ranking(self.qid, self.docids[:k], self.scores[:k], texts, sort=False, pseudo_scores=self.pseudo_scores)
 
     def with_texts(self, texts: Sequence[str]) -> "Ranking":
-        return Ranking(self.qid, self.docids, self.scores, texts, sort=False)
+        return Ranking(self.qid, self.docids, self.scores, texts, sort=False, pseudo_scores=self.pseudo_scores)
 
     def to_dict(self) -> dict[str, float]:
         return dict(zip(self.docids, self.scores.tolist()))
@@ -144,11 +153,14 @@ class Ranking:
 
 
 class Run(dict):
-    """A run: query id -> :class:`Ranking`, with a name (TREC's run tag)."""
+    """A run: query id -> :class:`Ranking`, with a name (TREC's run tag) and ``meta``, a dict of what stages
+    recorded about how the run was made (e.g. ``meta["rewrites"]``: each query's rewritten text). A Run built from
+    a Run keeps a copy of its meta; pipelines carry it from stage to stage."""
 
     def __init__(self, rankings: Mapping[str, Ranking] | Iterable[Ranking] = (), name: str = "run"):
         super().__init__()
         self.name = name
+        self.meta: dict = dict(rankings.meta) if isinstance(rankings, Run) else {}
         items = rankings.values() if isinstance(rankings, Mapping) else rankings
         for ranking in items:
             if ranking.qid in self:
@@ -163,7 +175,9 @@ class Run(dict):
         return sum(len(r) for r in self.values())
 
     def top(self, k: int) -> "Run":
-        return Run((r.top(k) for r in self.values()), name=self.name)
+        out = Run((r.top(k) for r in self.values()), name=self.name)
+        out.meta = dict(self.meta)
+        return out
 
     def to_dict(self) -> dict[str, dict[str, float]]:
         """``{qid: {docid: score}}``, the shape pytrec_eval and ranx take."""
@@ -178,6 +192,7 @@ class Run(dict):
     def with_texts(self, corpus: Mapping[str, Document]) -> "Run":
         """Attach each candidate's text (title + text) from ``corpus``; unknown docids are an error."""
         out = Run(name=self.name)
+        out.meta = dict(self.meta)
         for qid, r in self.items():
             missing = [d for d in r.docids if d not in corpus]
             if missing:

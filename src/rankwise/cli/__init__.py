@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from rankwise.cli import evaluation, retrieval, train
+from rankwise.cli import evaluation, rag, report, retrieval, serve, train
 from rankwise.errors import EXPECTED_ERRORS
 
 EPILOG = """\
@@ -19,16 +19,21 @@ examples:
   rankwise rerank bm25_top100.json --reranker bm25 -o reranked.run
   rankwise evaluate bm25.run data/scifact/qrels/test.tsv -m ndcg_cut_10 map
   rankwise compare bm25.run reranked.run --qrels qrels.txt -l 2 --test permutation
+  rankwise report bm25.run reranked.run --qrels qrels.txt --candidates bm25_top100.json -o report.html
+  rankwise serve --reranker cross-encoder --port 8080    Cohere/Jina/TEI-compatible rerank service
+  rankwise rag data/hotpotqa --reranker cross-encoder -o answers.jsonl
+  rankwise evaluate-answers answers.jsonl data/hotpotqa
   rankwise train cross-encoder data/scifact --split train --loss lambda -o models/ce
 """
 
 # The subcommand groups, in the order `rankwise --help` lists them.
-COMMAND_MODULES = (retrieval, evaluation, train)
+COMMAND_MODULES = (retrieval, evaluation, rag, train, report, serve)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded with the runs a command writes
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -4,7 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rankwise.cli.options import add_metric_options, eval_options
+from rankwise.cli.options import (
+    add_metric_options,
+    add_test_options,
+    check_writable,
+    eval_options,
+    test_options,
+)
 from rankwise.evaluate.metrics import DEFAULT_METRICS
 
 
@@ -22,13 +28,10 @@ def register(sub) -> None:
     p.add_argument("--qrels", required=True, help="TREC qrels or BEIR qrels TSV")
     add_metric_options(p)
     p.add_argument("--baseline", metavar="RUN", help="the run the others are tested against (default: the first)")
-    p.add_argument("--test", default="ttest", choices=["ttest", "wilcoxon", "permutation"],
-                   help="paired significance test (default: ttest)")
-    p.add_argument("--correction", default="holm", choices=["holm", "bonferroni", "none"],
-                   help="multiple-testing correction over all comparisons (default: holm)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default: 0.05)")
+    add_test_options(p)
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.add_argument("--json", action="store_true", help="print values and p-values as JSON")
+    p.add_argument("--html", metavar="FILE", help="also write the HTML report (as `rankwise report` does)")
     p.set_defaults(func=cmd_compare)
 
 
@@ -57,12 +60,18 @@ def cmd_compare(args) -> int:
     if len(args.runs) < 2 and not args.baseline:
         raise ValueError("compare needs at least two runs (or one run and --baseline RUN)")
     paths = list(dict.fromkeys(([args.baseline] if args.baseline else []) + args.runs))
-    runs = {Path(p).name: read_run(p, strict=not args.lenient) for p in paths}
-    table = compare_runs(
-        runs, read_qrels(args.qrels), args.metrics or DEFAULT_METRICS, baseline=Path(paths[0]).name,
-        test=args.test, correction=None if args.correction == "none" else args.correction, alpha=args.alpha,
-        **eval_options(args),
-    )
+    if args.html:  # the report's table is compare's table: compute it once
+        from rankwise.report.inputs import report_files
+
+        check_writable(args.html)
+        report = report_files(paths, args.qrels, args.metrics, lenient=args.lenient, **test_options(args),
+                              **eval_options(args))
+        table = report.comparison
+        report.write(args.html)
+    else:
+        runs = {Path(p).name: read_run(p, strict=not args.lenient) for p in paths}
+        table = compare_runs(runs, read_qrels(args.qrels), args.metrics or DEFAULT_METRICS,
+                             baseline=Path(paths[0]).name, **test_options(args), **eval_options(args))
     if args.json:
         print(json.dumps(table.to_dict(), indent=1))
     else:

@@ -104,6 +104,12 @@ class Comparison:
         lines += ["| " + " | ".join(row) + " |" for row in self._cells()]
         return "\n".join(lines + ["", self.legend()])
 
+    def _repr_html_(self) -> str:
+        """The table as HTML, for Jupyter (the table of ``rankwise report``)."""
+        from rankwise.report.page import comparison_fragment
+
+        return comparison_fragment(self)
+
     def to_dict(self) -> dict:
         return {
             "baseline": self.baseline,

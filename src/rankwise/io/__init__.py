@@ -10,6 +10,7 @@ from rankwise.io.beir import (
 from rankwise.io.candidates import read_candidates, write_candidates
 from rankwise.io.files import FormatError, open_text
 from rankwise.io.jsonl import read_jsonl, write_jsonl
+from rankwise.io.runinfo import read_run_info, run_info_path
 from rankwise.io.trec import (
     iter_trec_docs,
     read_qrels,
@@ -28,4 +29,5 @@ __all__ = [
     "read_beir", "write_beir", "beir_splits", "read_corpus_jsonl", "read_queries_jsonl",
     "read_candidates", "write_candidates",
     "read_jsonl", "write_jsonl",
+    "read_run_info", "run_info_path",
 ]

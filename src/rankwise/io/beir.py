@@ -3,20 +3,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rankwise.io.dates import format_date, parse_date
 from rankwise.io.files import FormatError, PathLike
 from rankwise.io.jsonl import field, read_jsonl, write_jsonl
 from rankwise.io.trec import read_qrels
 from rankwise.types import Dataset, Document, Qrels, Query
 
+DATE_FIELDS = ("date", "timestamp")
+
+
+def date_field(path: PathLike, number: int, obj: dict):
+    """The ``date`` (or else ``timestamp``) of a JSONL object as a UTC datetime, None when it has neither."""
+    for name in DATE_FIELDS:
+        if obj.get(name) not in (None, ""):
+            try:
+                return parse_date(obj[name])
+            except (ValueError, OverflowError, OSError) as e:
+                raise FormatError(path, number, f"field {name!r}: {e}") from None
+    return None
+
 
 def read_corpus_jsonl(path: PathLike, id_field: str = "_id") -> dict[str, Document]:
-    """Documents from JSONL with ``_id``, ``text`` and optional ``title``; a repeated id is an error."""
+    """Documents from JSONL with ``_id``, ``text``, optional ``title`` and optional ``date`` (or ``timestamp``:
+    ISO 8601 or Unix time); a repeated id is an error."""
     docs: dict[str, Document] = {}
     for number, obj in read_jsonl(path):
         docid = field(path, number, obj, id_field)
         if docid in docs:
             raise FormatError(path, number, f"document id {docid!r} appears twice")
-        docs[docid] = Document(docid, field(path, number, obj, "text"), field(path, number, obj, "title", required=False))
+        docs[docid] = Document(docid, field(path, number, obj, "text"),
+                               field(path, number, obj, "title", required=False), date_field(path, number, obj))
     return docs
 
 
@@ -28,7 +44,7 @@ def read_queries_jsonl(path: PathLike, id_field: str = "_id", text_field: str = 
         if qid in seen:
             raise FormatError(path, number, f"query id {qid!r} appears twice")
         seen.add(qid)
-        queries.append(Query(qid, field(path, number, obj, text_field)))
+        queries.append(Query(qid, field(path, number, obj, text_field), date_field(path, number, obj)))
     return queries
 
 
@@ -74,9 +90,12 @@ def read_beir(folder: PathLike, split: str | None = "test") -> Dataset:
 
 def write_beir(dataset: Dataset, folder: PathLike, split: str = "test") -> None:
     folder = Path(folder)
-    write_jsonl(({"_id": d.docid, "title": d.title, "text": d.text} for d in dataset.corpus.values()),
+    def dated(obj: dict, date) -> dict:
+        return {**obj, "date": format_date(date)} if date is not None else obj
+
+    write_jsonl((dated({"_id": d.docid, "title": d.title, "text": d.text}, d.date) for d in dataset.corpus.values()),
                 folder / "corpus.jsonl")
-    write_jsonl(({"_id": q.qid, "text": q.text} for q in dataset.queries), folder / "queries.jsonl")
+    write_jsonl((dated({"_id": q.qid, "text": q.text}, q.date) for q in dataset.queries), folder / "queries.jsonl")
     if dataset.qrels is not None:
         (folder / "qrels").mkdir(parents=True, exist_ok=True)
         with open(folder / "qrels" / f"{split}.tsv", "w", encoding="utf-8") as f:

@@ -1,9 +1,11 @@
 """Opening files (gzip transparently) and the error every reader raises on bad input."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
+import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -57,3 +59,40 @@ def numbered_lines(path: PathLike) -> Iterator[tuple[int, str]]:
             raise FormatError(path, None, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not any_line:
         raise FormatError(path, None, "the file is empty")
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # some platforms cannot open folders; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: PathLike) -> Iterator[IO[bytes]]:
+    """A binary file to write ``path`` through, so that a reader (or a run killed at any point) sees the old file or
+    the whole new one: a temporary file in the same folder, fsync'd, renamed over ``path``, folder fsync'd."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
+    with atomic_open(path) as f:
+        f.write(data)

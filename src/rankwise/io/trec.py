@@ -1,6 +1,8 @@
 """TREC formats: runs, qrels, topics (tab-separated and ``<top>``) and ``<DOC>`` document files."""
 from __future__ import annotations
 
+import gzip
+import io
 import math
 import re
 import warnings
@@ -8,7 +10,14 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from rankwise.io.files import FormatError, PathLike, numbered_lines, open_text
+from rankwise.io.dates import parse_date
+from rankwise.io.files import (
+    FormatError,
+    PathLike,
+    atomic_open,
+    numbered_lines,
+    open_text,
+)
 from rankwise.types import Document, Qrels, Query, Ranking, Run
 
 
@@ -121,27 +130,47 @@ def _is_int(text: str) -> bool:
 
 def format_run(run: Run, tag: str | None = None) -> Iterator[str]:
     """Lines of a TREC run; scores keep full precision so that reading the file back gives the same order."""
-    tag = (tag or run.name or "rankwise").replace(" ", "_") or "rankwise"
+    tag = run_tag(run, tag)
     for qid, ranking in run.items():
         for rank, (docid, score) in enumerate(ranking, start=1):
             yield f"{qid} Q0 {docid} {rank} {score!r} {tag}\n"
 
 
-def write_run(run: Run, path: PathLike, tag: str | None = None) -> None:
-    """Write a TREC run (gzip when the name ends in .gz)."""
-    with open_text(path, "w") as f:
-        f.writelines(format_run(run, tag))
+def write_run(run: Run, path: PathLike, tag: str | None = None, *, info: dict | None = None) -> None:
+    """Write a TREC run (gzip when the name ends in .gz) atomically: a reader, or a run killed while writing, sees
+    the old file or the whole new one; gzip carries no time stamp, so equal runs give equal bytes. With ``info``
+    (what produced the run: ``command``, ``stage``, ``parameters``…), also write its settings beside it
+    (:mod:`rankwise.io.runinfo`); the run file itself stays plain TREC, as trec_eval reads it."""
+    with atomic_open(path) as raw:
+        out = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) if str(path).endswith(".gz") else raw
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        text.writelines(format_run(run, tag))
+        text.flush()
+        text.detach()  # leave raw open: atomic_open fsyncs and renames it
+        if out is not raw:
+            out.close()
+    if info is not None:
+        from rankwise.io.runinfo import write_run_info
+
+        write_run_info(path, run, run_tag(run, tag), info)
+
+
+def run_tag(run: Run, tag: str | None = None) -> str:
+    """The tag column written for ``run``: ``tag``, else the run's name, without spaces."""
+    return (tag or run.name or "rankwise").replace(" ", "_") or "rankwise"
 
 
 # --- qrels --------------------------------------------------------------------------------------------------
 def read_qrels(path: PathLike) -> Qrels:
     """Read TREC qrels (``qid iteration docid relevance``, graded integers) or a BEIR qrels TSV
-    (``query-id<TAB>corpus-id<TAB>score`` with a header line). Lines starting with ``#`` are comments."""
+    (``query-id<TAB>corpus-id<TAB>score`` with a header line). Lines starting with ``#`` are comments. A line with
+    three or four tab-separated fields is split at its tabs, so ids may hold spaces (HotpotQA's titles)."""
     qrels = Qrels()
     first_line: dict[tuple[str, str], int] = {}
     columns = None
     for number, line in numbered_lines(path):
-        fields = line.split()
+        tabbed = line.split("\t")
+        fields = [f.strip() for f in tabbed] if len(tabbed) in (3, 4) else line.split()
         if not fields or fields[0].startswith("#"):
             continue
         if columns is None:
@@ -279,7 +308,17 @@ _DOC_TITLE_TAGS = ("title", "headline", "head")
 
 def iter_trec_docs(path: PathLike) -> Iterator[Document]:
     """Stream ``<DOC><DOCNO>id</DOCNO>…</DOC>`` documents. Text inside other tags is kept (tags removed);
-    a ``<TITLE>``/``<HEADLINE>`` element becomes the title."""
+    a ``<TITLE>``/``<HEADLINE>`` element becomes the title, a ``<DATE>`` element the date (see
+    :func:`rankwise.io.dates.parse_date`; a document whose ``<DATE>`` cannot be read stays undated, and one warning
+    at the end of the file counts them)."""
+    unreadable: list[int] = []
+    yield from _iter_trec_docs(path, unreadable)
+    if unreadable:
+        warnings.warn(f"{path}: {len(unreadable)} document(s) have a <DATE> that is not a date (first at line "
+                      f"{unreadable[0]}); they are read as undated")
+
+
+def _iter_trec_docs(path: PathLike, unreadable: list[int]) -> Iterator[Document]:
     in_doc = False
     start_line = 0
     body: list[str] = []
@@ -298,7 +337,7 @@ def iter_trec_docs(path: PathLike) -> Iterator[Document]:
             continue
         if upper.endswith("</DOC>"):
             body.append(stripped[: -len("</DOC>")])
-            yield _parse_doc(path, start_line, "\n".join(body))
+            yield _parse_doc(path, start_line, "\n".join(body), unreadable)
             in_doc = False
             continue
         body.append(line)
@@ -309,9 +348,10 @@ def iter_trec_docs(path: PathLike) -> Iterator[Document]:
 _DOCNO = re.compile(r"<DOCNO>\s*(.*?)\s*</DOCNO>", re.IGNORECASE | re.DOTALL)
 _ELEMENT = re.compile(r"<(\w+)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
 _ANY_TAG = re.compile(r"</?\w+[^>]*>")
+_DATE = re.compile(r"<DATE>(.*?)</DATE>", re.IGNORECASE | re.DOTALL)
 
 
-def _parse_doc(path, line: int, body: str) -> Document:
+def _parse_doc(path, line: int, body: str, unreadable: list[int]) -> Document:
     m = _DOCNO.search(body)
     if not m or not m.group(1):
         raise FormatError(path, line, "document has no <DOCNO>")
@@ -323,8 +363,15 @@ def _parse_doc(path, line: int, body: str) -> Document:
             title = " ".join(_ANY_TAG.sub(" ", el.group(2)).split())
             rest = rest[: el.start()] + rest[el.end() :]
             break
+    date = None
+    found = _DATE.search(rest)
+    if found:  # the date's text stays in the document's text, as every other element's does
+        try:
+            date = parse_date(_ANY_TAG.sub(" ", found.group(1)))
+        except (ValueError, OverflowError, OSError):
+            unreadable.append(line)
     text = " ".join(_ANY_TAG.sub(" ", rest).split())
-    return Document(docid, text, title)
+    return Document(docid, text, title, date)
 
 
 def read_trec_docs(path: PathLike) -> dict[str, Document]:

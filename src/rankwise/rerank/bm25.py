@@ -38,7 +38,7 @@ class BM25Reranker(Reranker):
 
     Args:
         k1, b, method: BM25 parameters (defaults: Pyserini's 0.9 / 0.4 and Lucene's formula).
-        tokenizer: default ``Tokenizer()`` (Porter, English stop words, CJK bigrams).
+        tokenizer: default ``Tokenizer()`` (Porter, English stop words, CJK characters and bigrams).
         stats: ``"batch"`` or ``"query"``: where N, df and average length come from (module docstring).
     """
 

@@ -56,6 +56,7 @@ from rankwise.rerank.cache import ScoreCache
 from rankwise.types import Query, Ranking, Run
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-12-v2"
+DEFAULT_MAX_LENGTH = 512
 BACKENDS = ("auto", "onnx", "torch")
 LONG_DOCUMENTS = ("truncate", "firstp", "maxp")
 DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "half": "float16",
@@ -92,7 +93,7 @@ class CrossEncoderReranker(Reranker):
         model: str | os.PathLike = DEFAULT_MODEL,
         backend: str = "auto",
         *,
-        max_length: int = 512,
+        max_length: int | None = None,
         batch_size: int | None = None,
         long_documents: str = "truncate",
         passage_length: int | None = None,
@@ -109,7 +110,7 @@ class CrossEncoderReranker(Reranker):
         if long_documents not in LONG_DOCUMENTS:
             raise ValueError(f"long_documents must be one of {', '.join(map(repr, LONG_DOCUMENTS))}; "
                              f"got {long_documents!r}")
-        positive_int("max_length", max_length)
+        positive_int("max_length", max_length, optional=True)
         for label, value in (("batch_size", batch_size), ("passage_length", passage_length),
                              ("passage_stride", passage_stride), ("threads", threads)):
             if value is not None:
@@ -125,7 +126,9 @@ class CrossEncoderReranker(Reranker):
         self.backend_name = _choose_backend(backend, path, onnx_file, str(model))
 
         limit = model_max_length(onnx_file if self.backend_name == "onnx" else path)
-        if limit is not None and max_length > limit:
+        if max_length is None:  # 512 tokens, or less when the model takes less
+            max_length = min(DEFAULT_MAX_LENGTH, limit or DEFAULT_MAX_LENGTH)
+        elif limit is not None and max_length > limit:
             raise ValueError(f"max_length={max_length} is more than {model!r} takes ({limit} tokens); "
                              f"use max_length <= {limit}")
         if passage_length is not None and passage_length > max_length:

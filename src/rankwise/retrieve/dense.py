@@ -40,6 +40,7 @@ VECTORS_FILE = "vectors.npy"
 DOCIDS_FILE = "docids.json"
 FAISS_FILE = "faiss.index"
 DEFAULT_MODEL = "BAAI/bge-small-en-v1.5"
+SHARD_SIZE = 4096  # documents per encoding unit: a journal record, a Ray task
 
 
 # --- shared by the dense and sparse retrievers ---------------------------------------------------------------------
@@ -145,6 +146,7 @@ class DenseRetriever(Retriever):
         hnsw_m, ef_construction, ef_search: HNSW graph degree and search breadths (ef_search is raised to k).
         nlist, nprobe: IVF cells and cells probed per query (defaults: 4·sqrt(N) and nlist/8).
         cache: ``True`` (or a folder) to keep encoded corpora on disk and reuse them.
+        shard_size: documents per encoding unit (journalled, spread over Ray workers; see :meth:`encode_corpus`).
         **encoder_options: passed to :func:`~rankwise.retrieve.encoders.load_encoder` (``backend``, ``pooling``,
             ``query_prefix``, ``batch_size``, ``device``, ...).
     """
@@ -153,7 +155,8 @@ class DenseRetriever(Retriever):
 
     def __init__(self, model: str | Path | Encoder = DEFAULT_MODEL, *, index: str = "exact", hnsw_m: int = 32,
                  ef_construction: int = 200, ef_search: int = 128, nlist: int | None = None,
-                 nprobe: int | None = None, cache: bool | str | Path = False, **encoder_options):
+                 nprobe: int | None = None, cache: bool | str | Path = False, shard_size: int = SHARD_SIZE,
+                 **encoder_options):
         if index not in INDEX_KINDS:
             raise ValueError(f"index must be one of {', '.join(map(repr, INDEX_KINDS))}; got {index!r}")
         for label, value in (("hnsw_m", hnsw_m), ("ef_construction", ef_construction), ("ef_search", ef_search),
@@ -166,6 +169,7 @@ class DenseRetriever(Retriever):
         self.params = {"hnsw_m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search,
                        "nlist": nlist, "nprobe": nprobe}
         self.cache = cache
+        self.shard_size = positive_int("shard_size", shard_size, hint="documents encoded per unit")
         self.name = f"dense({self.encoder.name.rstrip('/').rsplit('/', 1)[-1]})"
         self.docids: list[str] = []
         self.texts: Sequence[str] = []
@@ -194,14 +198,22 @@ class DenseRetriever(Retriever):
         return self
 
     def encode_corpus(self, texts: Sequence[str]) -> np.ndarray:
-        return self.encoder.encode_documents(texts)
+        """Vectors of the corpus, encoded in shards of ``shard_size`` documents: the units a run journal records
+        and a Ray actor pool spreads (:mod:`rankwise.distributed`); each shard is one ``encode_documents`` call, so
+        every way of running gives the same vectors."""
+        from rankwise.distributed.execution import encode_in_shards
+
+        shards = encode_in_shards("dense", self.encoder, texts, self.shard_size, self.name)
+        return np.concatenate(shards) if shards else np.zeros((0, self.encoder.dim), dtype=np.float32)
 
     def _cached_encoding(self, docids: list[str], texts: list[str]) -> np.ndarray:
         folder = cache_folder(self.cache, "dense")
         if folder is None:
             return self.encode_corpus(texts)
         config = self.encoder.config()
-        if not self.encoder.batch_dependent:
+        if self.encoder.batch_dependent:
+            config["shard_size"] = self.shard_size  # batches are formed within a shard
+        else:
             config.pop("batch_size")  # it changes nothing in the vectors, so it must not change the key
         file = folder / f"{slug(self.encoder.name)}-{corpus_key(config, docids, texts)}.npy"
         if file.is_file():

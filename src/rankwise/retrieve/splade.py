@@ -27,6 +27,7 @@ from rankwise.progress import progress, progress_enabled
 from rankwise.retrieve.dense import (
     DOCIDS_FILE,
     META_FILE,
+    SHARD_SIZE,
     cache_folder,
     check_k,
     collect_documents,
@@ -135,13 +136,14 @@ class SpladeRetriever(Retriever):
         query_model: a separate query encoder, for asymmetric SPLADE pairs (default: ``model``).
         max_length, batch_size, device: encoder settings (documents are truncated to ``max_length`` tokens).
         cache: ``True`` (or a folder) to keep encoded corpora on disk and reuse them.
+        shard_size: documents per encoding unit (journalled, spread over Ray workers).
     """
 
     name = "splade"
 
     def __init__(self, model: str | Path | SpladeEncoder = DEFAULT_MODEL, *,
                  query_model: str | Path | SpladeEncoder | None = None, max_length: int = 512, batch_size: int = 8,
-                 device: str | None = None, cache: bool | str | Path = False):
+                 device: str | None = None, cache: bool | str | Path = False, shard_size: int = SHARD_SIZE):
         options = dict(max_length=max_length, batch_size=batch_size, device=device)
         self.encoder = model if isinstance(model, SpladeEncoder) else SpladeEncoder(model, **options)
         if query_model is None:
@@ -154,6 +156,7 @@ class SpladeRetriever(Retriever):
                              f"{self.query_encoder.vocab_size} terms, document model {self.encoder.name!r} "
                              f"{self.encoder.vocab_size}: they must share one")
         self.cache = cache
+        self.shard_size = positive_int("shard_size", shard_size, hint="documents encoded per unit")
         self.name = f"splade({self.encoder.name.rstrip('/').rsplit('/', 1)[-1]})"
         self.docids: list[str] = []
         self.texts: Sequence[str] = []
@@ -182,12 +185,20 @@ class SpladeRetriever(Retriever):
         if file is not None and file.is_file():
             matrix = sp.load_npz(file).tocsr()
         else:
-            matrix = self.encoder.encode(texts, desc="splade encode documents")
+            matrix = self.encode_corpus(texts)
             if file is not None:
                 folder.mkdir(parents=True, exist_ok=True)
                 sp.save_npz(file, matrix)
         self._set_index(docids, texts, matrix)
         return self
+
+    def encode_corpus(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Term weights of the corpus, encoded in shards of ``shard_size`` documents (the units a run journal
+        records and a Ray actor pool spreads; see :mod:`rankwise.distributed`)."""
+        from rankwise.distributed.execution import encode_in_shards
+
+        shards = encode_in_shards("splade", self.encoder, texts, self.shard_size, self.name)
+        return sp.vstack(shards, format="csr") if shards else _csr([], self.encoder.vocab_size)
 
     def _set_index(self, docids: list[str], texts: Sequence[str], matrix: sp.csr_matrix) -> None:
         if matrix.shape != (len(docids), self.encoder.vocab_size):

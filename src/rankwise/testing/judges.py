@@ -13,7 +13,8 @@ read prompts as text, as a model does, so strategies cannot tell them apart:
   ``label_logprobs`` favours the best identifier (labels that are identifiers), the passage's grade (labels
   ``0``..``k``) or Yes when the grade is ≥ 1 (log-odds 2·grade − 1); ``continuation_logprobs`` gives every continuation token the
   log-probability −(1 + G − grade) (G = the highest grade), so query likelihood orders by grade; ``attention`` gives
-  each passage a position bias plus its grade when the real query is asked (the bias alone for a content-free query).
+  each passage token a share of a position bias plus the passage's grade when the real query is asked (the bias
+  alone for a content-free query), for every token of the query span (so the totals grow with its length).
 
 Ties in grade are broken by position in the prompt (earlier first). :class:`NoisyJudge` errs with a set probability
 and seed (a wrong answer, or a malformed one: empty, a refusal, duplicated and unknown identifiers, half a list),
@@ -26,7 +27,9 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
 
 from rankwise.rerank.llm.backends import (
     LLM,
@@ -236,23 +239,35 @@ class OracleJudge(LLM):
         return self._continuation_value(text)
 
     def attention(self, segments: Sequence[Segment], source: str, chat: bool = True) -> AttentionScores:
-        """Per passage segment: a position bias (earlier passages get more) plus, when the query segment holds a
-        known query, the passage's grade — so only a calibrated score orders by grade."""
+        """Attention as an engine reports it (summed over the source span's tokens), shaped like a model's: each
+        token (word) of the source span — segment ``source`` to the end of the prompt — pays each passage a
+        position bias 10·G/p (the p-th passage of the prompt; G = the highest grade) plus, when the span holds a
+        known query, the passage's grade, spread over the passage's words with weights 1, 2, 3, 1, 2, 3…. The
+        totals grow with the span's length, so only the mean over the span's tokens calibrated with the
+        content-free pass (ICR) orders by grade; a sum over the span's tokens, or no calibration, does not."""
         start = time.perf_counter()
+        names = [s.name for s in segments]
+        if source not in names:
+            raise ValueError(f"no segment named {source!r} among {sorted(n for n in names if n)}")
         text = "".join(s.text for s in segments)
-        query_text = next((s.text for s in segments if s.name == source), "")
-        query = self.find_query(query_text)
-        grades = {}
-        if query is not None:
-            for s in self.find_passages(text, query):
-                grades[s.position] = s.grade
-        mass, offset, docs = {}, 0, 0
+        span = "".join(s.text for s in segments[names.index(source):])
+        source_tokens = self.count_tokens(span)
+        query = self.find_query(span)
+        shown = self.find_passages(text, query) if query is not None else []
+        tokens, offset, place = {}, 0, 0
         for s in segments:
-            if s.name is not None and s.name != source:
-                docs += 1
-                mass[s.name] = 10.0 / docs + grades.get(offset, 0)
+            if s.name is not None:
+                n = self.count_tokens(s.text)
+                if s.name == source or n == 0:
+                    tokens[s.name] = np.zeros(n)
+                else:
+                    place += 1
+                    grade = next((p.grade for p in shown if offset <= p.position < offset + len(s.text)), 0)
+                    weights = 1.0 + np.arange(n) % 3
+                    per_source_token = (10.0 * self.max_grade / place + grade) * weights / weights.sum()
+                    tokens[s.name] = source_tokens * per_source_token
             offset += len(s.text)
-        return AttentionScores(mass, Usage(self.count_tokens(text), 0, 1, time.perf_counter() - start))
+        return AttentionScores(tokens, source_tokens, Usage(self.count_tokens(text), 0, 1, time.perf_counter() - start))
 
 
 class NoisyJudge(OracleJudge):
@@ -319,3 +334,52 @@ def _common_prefix(text: str, start: int, passage: str) -> int:
 def _logsumexp(values: Sequence[float]) -> float:
     top = max(values)
     return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+class ScriptedLLM(LLM):
+    """An engine whose generations are given, for stages that read generated text (query rewriting, RAG answers and
+    decompositions), where the answer itself must be known.
+
+    ``answers`` maps a text the prompt contains (e.g. a query) to the answer — prompts that contain none of them get
+    ``default`` — or is a function of the prompt's text (``prompt.plain()``), which may raise to act as a failing
+    engine. ``fail=True`` makes every call raise. Words stand in for tokens; an answer is cut to ``max_tokens`` words,
+    as an engine would. ``prompts`` keeps every prompt text sent; ``context_length`` is in words.
+    """
+
+    name = "scripted"
+    capabilities = frozenset({"generate"})
+
+    def __init__(self, answers: "Mapping[str, str] | Callable[[str], str]", default: str = "", fail: bool = False,
+                 *, context_length: int = 4096):
+        self.reply = answers if callable(answers) else None
+        self.answers = {} if callable(answers) else dict(answers)
+        self.default, self.fail, self.context_length = default, fail, context_length
+        self.prompts: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD.findall(text))
+
+    def truncate_text(self, text: str, max_tokens: int) -> str:
+        """The longest prefix of ``text`` with at most ``max_tokens`` words."""
+        if max_tokens <= 0:
+            return ""
+        for k, m in enumerate(_WORD.finditer(text), start=1):
+            if k == max_tokens:
+                return text[: m.end()]
+        return text
+
+    def generate(self, prompts: Sequence[Prompt], max_tokens: int, stop: Sequence[str] = ()) -> list[Generation]:
+        if self.fail:
+            raise ConnectionError("scripted engine failure")
+        out = []
+        for prompt in prompts:
+            text = prompt.plain()
+            self.prompts.append(text)
+            if self.reply is not None:
+                answer = self.reply(text)
+            else:  # the longest key found wins, so that a query that contains another query gets its own answer
+                key = max((k for k in self.answers if k in text), key=len, default=None)
+                answer = self.answers[key] if key is not None else self.default
+            answer = self.truncate_text(answer, max_tokens)
+            out.append(Generation(answer, Usage(self.count_tokens(text), self.count_tokens(answer), 1, 0.0)))
+        return out

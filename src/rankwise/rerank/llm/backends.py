@@ -7,7 +7,8 @@ An engine (:class:`LLM`) answers four kinds of request, each for a batch of prom
   "A"/"B", identifiers "A".."T"): pointwise yes/no and fine-grained scoring, FIRST, pairwise and setwise in
   logits mode;
 - :meth:`LLM.continuation_logprobs` — the log-probability of each token of a given continuation (query likelihood);
-- :meth:`LLM.attention` — attention mass from one segment of the prompt to others (ICR; local models only).
+- :meth:`LLM.attention` — attention from the end of the prompt (a named segment onwards) to the tokens of other
+  segments (ICR; local models only).
 
 Every answer carries a :class:`Usage` (prompt and completion tokens, forward passes, latency), which the strategies
 turn into cost records. Engines: :class:`rankwise.rerank.llm.local.LocalLLM` (transformers),
@@ -22,13 +23,15 @@ from typing import Sequence
 
 import numpy as np
 
+from rankwise.errors import UserError
 
-class UnsupportedRequest(NotImplementedError):
+
+class UnsupportedRequest(UserError, NotImplementedError):
     """The engine cannot answer this kind of request (e.g. attention over HTTP, logprobs from a server that
     offers none); the message says which strategy or option works instead."""
 
 
-class EngineConfigurationError(RuntimeError):
+class EngineConfigurationError(UserError, RuntimeError):
     """A fault that would fail every call the same way (wrong URL path, unknown model, refused credentials): raised
     at once instead of being recorded call after call."""
 
@@ -130,11 +133,21 @@ class ContinuationScores:
 
 @dataclass
 class AttentionScores:
-    """Attention mass from the ``source`` segment to each named segment (itself included), summed over layers,
-    heads, source tokens and target tokens."""
+    """Attention paid by a prompt's source span to each named segment, token by token.
 
-    mass: dict[str, float]
+    The source span runs from the first token of the ``source`` segment to the last token of the prompt (for a chat
+    prompt, the template's end of turn and start of the answer included). ``tokens[name]`` holds one value per token
+    of segment ``name``: the attention weights from every source token to that token, summed over layers, heads and
+    source tokens. ``source_tokens`` is the length of the span, so ``tokens[name] / source_tokens`` is the mean over
+    the source tokens (ICR's aggregation). ``mass`` sums each segment's tokens."""
+
+    tokens: dict[str, np.ndarray]
+    source_tokens: int
     usage: Usage
+
+    @property
+    def mass(self) -> dict[str, float]:
+        return {name: float(np.sum(values)) for name, values in self.tokens.items()}
 
 
 @dataclass(frozen=True)
@@ -184,6 +197,8 @@ class LLM:
                                  "a /v1/completions endpoint with echo and logprobs)")
 
     def attention(self, segments: Sequence[Segment], source: str, chat: bool = True) -> AttentionScores:
+        """Attention from the span that starts at segment ``source`` and ends with the prompt to every named
+        segment, per token (:class:`AttentionScores`). ``chat`` wraps the segments in the chat template's user turn."""
         raise UnsupportedRequest(
             f"{self.name} exposes no attention weights: in-context reranking (ICR) needs a local transformers model"
         )

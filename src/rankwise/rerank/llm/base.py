@@ -81,7 +81,8 @@ class LLMReranker(Reranker):
             raise AssertionError(f"{self.name}: order {order} is not a permutation of {n} candidates")
         # The order is the ranking: descending pseudo-scores n..1 keep it exactly (trec_eval order is by score).
         docids = [candidates.docids[i] for i in order]
-        return Ranking.trusted(candidates.qid, docids, np.arange(n, 0, -1, dtype=np.float64), [texts[i] for i in order])
+        return Ranking.trusted(candidates.qid, docids, np.arange(n, 0, -1, dtype=np.float64), [texts[i] for i in order],
+                               pseudo_scores=True)
 
     def order(self, query: Query, texts: list[str], first_stage: np.ndarray) -> "list[int] | Scores":
         """One query: the candidates' order (indices, best first) or their scores (wrapped with :func:`scores`)."""

@@ -99,7 +99,8 @@ class HttpLLM(LLM):
         listed = self._check(connect_timeout)
         self.model = model or (listed[0]["id"] if listed else None)
         if not self.model:
-            raise EngineConfigurationError(f"{self.url} lists no model; pass model=NAME")
+            raise EngineConfigurationError(
+                f"{self.url} lists no model; name the one to use: model=NAME (CLI: --llm-model NAME)")
         known = next((m for m in listed if m.get("id") == self.model), {})
         self.context_length = int(context_length or known.get("max_model_len") or 4096)
         self.name = f"{self.model}@{self.url}"

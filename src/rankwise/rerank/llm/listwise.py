@@ -8,14 +8,16 @@
 - :class:`FullListReranker` — all candidates in one prompt when they fit the context (long-context single pass:
   Liu et al. 2024, *Sliding Windows Are Not the End: Exploring Full Ranking with Long-Context Large Language
   Models*), sliding windows otherwise.
-- :class:`InsertRankReranker` — the first-stage score of each candidate is written beside it (Seetharaman et al.
-  2025, *InsertRank*).
+- :class:`InsertRankReranker` — the first-stage score of each candidate is written beside it, under the first
+  stage's name (Seetharaman et al. 2025, *InsertRank*); candidates without scores get plain listwise.
 
 Answers are repaired (:func:`rankwise.rerank.llm.parsing.parse_permutation`); an answer with no identifier keeps the
 window's input order. Both are counted in the cost log.
 """
 from __future__ import annotations
 
+import re
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -23,7 +25,7 @@ import numpy as np
 from rankwise.checks import positive_int
 from rankwise.rerank.llm.base import LLMReranker
 from rankwise.rerank.llm.parsing import parse_permutation, split_answer
-from rankwise.rerank.llm.prompts import make_ids
+from rankwise.rerank.llm.prompts import get_template, make_ids
 from rankwise.types import Query
 
 
@@ -50,7 +52,6 @@ class ListwiseReranker(LLMReranker):
         template: ``rankzephyr`` (default), ``rankgpt`` (passages as separate chat turns), or your own.
         window, step, passes: window size, step between windows (default: half the window, RankGPT's 20/10) and
             number of bottom-up passes.
-        show_scores, score_name: write each candidate's first-stage score into the prompt (InsertRank).
         reasoning_tokens: extra answer tokens for templates with a reasoning section.
     """
 
@@ -59,7 +60,7 @@ class ListwiseReranker(LLMReranker):
     default_template = "rankzephyr"
 
     def __init__(self, llm, template=None, *, window: int = 20, step: int | None = None, passes: int = 1,
-                 show_scores: bool = False, score_name: str = "BM25", reasoning_tokens: int = 512, **options):
+                 reasoning_tokens: int = 512, **options):
         super().__init__(llm, template, **options)
         self.window = positive_int("window", window, minimum=2)
         self.step = positive_int("step", step) if step is not None else max(1, self.window // 2)
@@ -67,8 +68,6 @@ class ListwiseReranker(LLMReranker):
             raise ValueError(f"step ({step}) must not exceed window ({window}): documents between windows would "
                              "never be compared; use step < window (e.g. window 20, step 10)")
         self.passes = positive_int("passes", passes)
-        self.show_scores = bool(show_scores)
-        self.score_name = score_name
         self.reasoning_tokens = positive_int("reasoning_tokens", reasoning_tokens)
 
     def __repr__(self) -> str:
@@ -80,12 +79,7 @@ class ListwiseReranker(LLMReranker):
 
     # --- prompts -----------------------------------------------------------------------------------------------------
     def render(self, query: str, texts: list[str], first_stage: Sequence[float] | None = None, for_logits=False):
-        scores = None
-        if self.show_scores:
-            values = first_stage if first_stage is not None else [0.0] * len(texts)
-            scores = [f"{float(s):.2f}" for s in values]
-        return self.template.render_list(query, texts, scores=scores, score_name=self.score_name,
-                                         for_logits=for_logits)
+        return self.template.render_list(query, texts, for_logits=for_logits)
 
     def answer_tokens(self, n: int) -> int:
         """Room for a written permutation of n identifiers (plus the reasoning, when the template has one)."""
@@ -153,12 +147,64 @@ class FullListReranker(ListwiseReranker):
 
 class InsertRankReranker(ListwiseReranker):
     """Listwise reranking with each candidate's first-stage score in the prompt (Seetharaman et al. 2025,
-    *InsertRank: LLMs can reason over BM25 scores to improve listwise reranking*)."""
+    *InsertRank: LLMs can reason over BM25 scores to improve listwise reranking*): ``[3] (BM25 score: 12.31) …``.
+
+    Args:
+        score_name: the name written before each score. Default: the name of the stage that produced the candidates
+            when it is known (``BM25`` for rankwise's BM25 retriever, ``dense(…)``, a TREC run's tag), otherwise
+            ``first-stage``.
+
+    Scores are never made up: a query whose candidates carry none (``Ranking.pseudo_scores``: a candidates file
+    without scores, or the order of an LLM reranker) is reranked as plain listwise, with the RankZephyr prompt, and a
+    warning says so once.
+    """
 
     name = "llm:insertrank"
     strategy = "insertrank"
     default_template = "insertrank"
 
-    def __init__(self, llm, template=None, *, score_name: str = "BM25", **options):
-        options.setdefault("show_scores", True)
-        super().__init__(llm, template, score_name=score_name, **options)
+    def __init__(self, llm, template=None, *, score_name: str | None = None, **options):
+        super().__init__(llm, template, **options)
+        self.score_name = score_name
+        self.plain_template = get_template("rankzephyr", "listwise")
+        self._run_label: str | None = None  # the candidates' first stage, while a run is reranked
+        self._plain = False  # the current query's candidates carry no scores
+        self._warned_plain = False
+
+    def rerank_batch(self, queries, run):
+        self._run_label = first_stage_label(run)
+        try:
+            return super().rerank_batch(queries, run)
+        finally:
+            self._run_label = None
+
+    def rerank(self, query, candidates):
+        self._plain = bool(getattr(candidates, "pseudo_scores", False))
+        if self._plain and not self._warned_plain:
+            warnings.warn(f"{self.name}: the candidates of query {candidates.qid!r} carry no first-stage scores (their "
+                          "scores only encode an order); InsertRank reranks such queries as plain listwise (the "
+                          "RankZephyr prompt) rather than show made-up scores. Give candidates with their "
+                          "retriever's scores to use InsertRank.", UserWarning, stacklevel=2)
+            self._warned_plain = True
+        return super().rerank(query, candidates)
+
+    @property
+    def label(self) -> str:
+        """The name written before each score."""
+        return self.score_name or self._run_label or "first-stage"
+
+    def render(self, query: str, texts: list[str], first_stage: Sequence[float] | None = None, for_logits=False):
+        if self._plain:
+            return self.plain_template.render_list(query, texts, for_logits=for_logits)
+        values = first_stage if first_stage is not None else [0.0] * len(texts)  # 0.00: for the token budget
+        return self.template.render_list(query, texts, scores=[f"{float(v):.2f}" for v in values],
+                                         score_name=self.label, for_logits=for_logits)
+
+
+def first_stage_label(run) -> str | None:
+    """The name of the stage whose scores a run's rankings carry: the run's name (``BM25`` for ``bm25``, a cutoff
+    such as ``% 100`` left out), or None for a run without a name of its own (read from a candidates file)."""
+    name = re.sub(r"\s*%\s*\d+$", "", str(getattr(run, "name", "") or "")).strip()
+    if name in ("", "run", "candidates"):
+        return None
+    return {"bm25": "BM25"}.get(name, name)

@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -226,29 +227,50 @@ class LocalLLM(LLM):
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # similar lengths together: less padding
         return [order[s: s + self.batch_size] for s in range(0, len(order), self.batch_size)]
 
+    def _shared_prefix(self, seqs: list[list[int]], limit: int) -> "_Prefix":
+        """The token prefix all of ``seqs`` share, cut to at most ``limit`` tokens, run once into a KV cache — when
+        prefix reuse is on, there are at least two sequences and the prefix has ``min_prefix_tokens`` tokens (else
+        an empty prefix). The one prefix-reuse path of this engine: scoring and attention both use it."""
+        shared = min(_common_prefix(seqs), limit) if self.prefix_reuse and len(seqs) > 1 else 0
+        if shared < self.min_prefix_tokens:
+            return _Prefix(0, None, None, 0.0)
+        torch = self.torch
+        start = time.perf_counter()
+        with torch.no_grad():
+            result = self.decoder(input_ids=torch.tensor([seqs[0][:shared]], device=self.device), use_cache=True)
+        cache = getattr(result, "cache", None)
+        if cache is None:
+            cache = result.past_key_values
+        return _Prefix(shared, cache, result.last_hidden_state[0], time.perf_counter() - start)
+
+    def _after(self, prefix: "_Prefix", rows: int) -> dict:
+        """Keyword arguments that continue ``rows`` sequences from a copy of the prefix's cache."""
+        if not prefix.length:
+            return {}
+        cache = copy.deepcopy(prefix.cache)
+        if rows > 1:
+            cache.batch_repeat_interleave(rows)
+        return {self._cache_kw: cache, "use_cache": True}
+
+    @staticmethod
+    def _usages(seqs: list[list[int]], prefix: "_Prefix") -> list[Usage]:
+        """One usage per sequence: the prefix's pass (and its seconds) is charged to the first sequence; the others
+        count the prefix's tokens as cached (computed once, used again)."""
+        usages = [Usage(len(s), 0, 1, 0.0, prefix.length if k else 0) for k, s in enumerate(seqs)]
+        if prefix.length and usages:
+            usages[0].forward_passes += 1
+            usages[0].latency_s += prefix.seconds
+        return usages
+
     def _hidden_at(self, seqs: list[list[int]], positions: list[list[int]]):
         """Final hidden states at the requested positions of each sequence, and each sequence's usage."""
         torch = self.torch
-        n = len(seqs)
-        shared = 0
-        if self.prefix_reuse and n >= 2:
-            shared = _common_prefix(seqs)
-            shared = min(shared, min(len(s) for s in seqs) - 1)  # every prompt keeps a token of its own
-        use_prefix = shared >= self.min_prefix_tokens
-        out: list = [None] * n
-        usages = [Usage(len(s), 0, 1, 0.0) for s in seqs]
+        # every sequence keeps a token of its own after the shared prefix
+        prefix = self._shared_prefix(seqs, min(len(s) for s in seqs) - 1)
+        offset = prefix.length
+        out: list = [None] * len(seqs)
+        usages = self._usages(seqs, prefix)
         with torch.no_grad():
-            cache = prefix_hidden = None
-            if use_prefix:
-                start = time.perf_counter()
-                result = self.decoder(input_ids=torch.tensor([seqs[0][:shared]], device=self.device), use_cache=True)
-                cache = getattr(result, "cache", None)
-                if cache is None:
-                    cache = result.past_key_values
-                prefix_hidden = result.last_hidden_state[0]
-                usages[0].forward_passes += 1  # the shared prefix's own pass, counted once
-                usages[0].latency_s += time.perf_counter() - start
-            offset = shared if use_prefix else 0
             for batch in self._batches(seqs):
                 start = time.perf_counter()
                 parts = [seqs[i][offset:] for i in batch]
@@ -259,17 +281,11 @@ class LocalLLM(LLM):
                 for row, part in enumerate(parts):  # right padding: real tokens keep their positions
                     ids[row, : len(part)] = torch.tensor(part)
                     mask[row, offset: offset + len(part)] = 1
-                kwargs = {}
-                if use_prefix:
-                    batch_cache = copy.deepcopy(cache)
-                    batch_cache.batch_repeat_interleave(len(batch))
-                    kwargs = {self._cache_kw: batch_cache, "use_cache": True}
                 hidden = self.decoder(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                      **kwargs).last_hidden_state
+                                      **self._after(prefix, len(batch))).last_hidden_state
                 for row, i in enumerate(batch):
-                    rows = [prefix_hidden[p] if p < offset else hidden[row, p - offset] for p in positions[i]]
+                    rows = [prefix.hidden[p] if p < offset else hidden[row, p - offset] for p in positions[i]]
                     out[i] = torch.stack(rows)
-                    usages[i].cached_tokens = offset
                     usages[i].latency_s += (time.perf_counter() - start) / len(batch)
         return out, usages
 
@@ -361,15 +377,16 @@ class LocalLLM(LLM):
         return ids, spans
 
     def attention(self, segments: Sequence[Segment], source: str, chat: bool = True) -> AttentionScores:
-        """Attention mass from the ``source`` segment's tokens to every named segment's tokens (the source's own
-        included), summed over layers and heads."""
+        """Attention from the span that starts at segment ``source`` and runs to the end of the prompt (the chat
+        template's closing text included) to every named segment, per token, summed over layers, heads and the
+        span's tokens (:class:`~rankwise.rerank.llm.backends.AttentionScores`)."""
         return self.attention_batch([segments], source, chat)[0]
 
     def attention_batch(self, prompts: Sequence[Sequence[Segment]], source: str,
                         chat: bool = True) -> list[AttentionScores]:
         """:meth:`attention` for several prompts. When they share a token prefix that ends before every source
-        segment (ICR: the same passages, then different queries), the prefix runs once with the fast attention
-        kernel, and only each prompt's own suffix runs with eager attention on a copy of its KV cache: the query
+        span (ICR: the same passages, then different query endings), the prefix runs once with the fast attention
+        kernel, and only each prompt's own suffix runs with eager attention on a copy of its KV cache: the source
         rows of the attention matrix are all that is read, and they are all in the suffix."""
         torch = self.torch
         encoded = [self._segment_ids(segments, chat) for segments in prompts]
@@ -377,52 +394,51 @@ class LocalLLM(LLM):
             if source not in spans:
                 raise ValueError(f"no segment named {source!r} among {sorted(spans)}")
         seqs = [ids for ids, _ in encoded]
-        shared = _common_prefix(seqs) if self.prefix_reuse and len(seqs) > 1 else 0
-        shared = min([shared] + [spans[source][0] for _, spans in encoded])  # source rows must be computed here
-        use_prefix = shared >= self.min_prefix_tokens
-        offset = shared if use_prefix else 0
+        prefix = self._shared_prefix(seqs, min(spans[source][0] for _, spans in encoded))
+        offset = prefix.length
         layers = [m for name, m in self.model.named_modules() if name.endswith("self_attn")]
         if not layers:
             raise RuntimeError(f"{self.name}: no self-attention modules found to read attention from")
+        usages = self._usages(seqs, prefix)
         out: list[AttentionScores] = []
         previous = self.model.config._attn_implementation
         with torch.no_grad():
-            cache, prefix_seconds = None, 0.0
-            if use_prefix:
-                start = time.perf_counter()
-                result = self.decoder(input_ids=torch.tensor([seqs[0][:offset]], device=self.device), use_cache=True)
-                cache = getattr(result, "cache", None)
-                if cache is None:
-                    cache = result.past_key_values
-                prefix_seconds = time.perf_counter() - start
-            for k, (ids, spans) in enumerate(encoded):
-                s0, s1 = spans[source]
+            for (ids, spans), usage in zip(encoded, usages):
+                s0 = spans[source][0]
                 total = torch.zeros(len(ids), dtype=torch.float64)
 
-                def collect(module, args, output, s0=s0, s1=s1, total=total):
+                def collect(module, args, output, s0=s0, total=total):
                     weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
                     if weights is None:
                         raise RuntimeError("the attention layer returned no weights; eager attention is required")
-                    # rows: the suffix's positions (offset onwards); columns: every position
-                    total.add_(weights[0, :, s0 - offset: s1 - offset, :].sum(dim=(0, 1)).double().cpu())
+                    # rows: the suffix's positions (offset onwards), of which the source span's; columns: every position
+                    total.add_(weights[0, :, s0 - offset:, :].sum(dim=(0, 1)).double().cpu())
 
                 self.model.set_attn_implementation("eager")  # fused kernels do not return attention weights
                 hooks = [m.register_forward_hook(collect) for m in layers]
                 start = time.perf_counter()
                 try:
-                    kwargs = {self._cache_kw: copy.deepcopy(cache), "use_cache": True} if use_prefix else {}
-                    self.decoder(input_ids=torch.tensor([ids[offset:]], device=self.device), **kwargs)
+                    self.decoder(input_ids=torch.tensor([ids[offset:]], device=self.device),
+                                 **self._after(prefix, 1))
                 finally:
                     for h in hooks:
                         h.remove()
                     self.model.set_attn_implementation(previous)
-                seconds = time.perf_counter() - start
-                first = k == 0 and use_prefix  # the shared prefix's pass is counted once, with the first prompt
-                usage = Usage(len(ids), 0, 2 if first else 1, seconds + (prefix_seconds if first else 0.0),
-                              offset if use_prefix and not first else 0)
-                mass = {name: float(total[a:b].sum()) for name, (a, b) in spans.items()}
-                out.append(AttentionScores(mass, usage))
+                usage.latency_s += time.perf_counter() - start
+                values = total.numpy()
+                tokens = {name: values[a:b].copy() for name, (a, b) in spans.items()}
+                out.append(AttentionScores(tokens, len(ids) - s0, usage))
         return out
+
+
+@dataclass
+class _Prefix:
+    """A token prefix computed once: its length (0: none), KV cache, final hidden states and seconds."""
+
+    length: int
+    cache: object
+    hidden: object
+    seconds: float
 
 
 def _common_prefix(seqs: list[list[int]]) -> int:

@@ -8,7 +8,8 @@ Every pair is asked in both orders (A/B, then B/A) to cancel position bias: a pa
   perfect judge this is the ideal order.
 - ``heapsort`` — top-k by heapsort on a binary heap (PRP-Sorting): O(N + k log N) comparisons, each 2 calls.
 - ``sliding`` — ``passes`` bottom-up bubble passes over adjacent pairs (PRP-Sliding-K): pass p costs N−1−p
-  comparisons and settles rank p+1.
+  comparisons and settles rank p+1. The settled top is followed by the other passages in their input order (the
+  PRP paper does not say; the Setwise paper's implementation of PRP does this).
 
 ``mode='logits'`` compares the next-token log-probabilities of ``A`` and ``B`` after ``Passage`` (one forward pass per
 prompt); ``mode='generate'`` parses the written answer (a missing answer is a tie, counted as a fallback).

@@ -4,7 +4,7 @@
   2020, *Document Ranking with a Pretrained Sequence-to-Sequence Model*, monoT5; Liang et al. 2022, HELM).
 - ``fine-grained`` — expected relevance Σ l·p(l) over the probabilities of the labels 0..k, renormalised over the
   labels (Zhuang et al. 2024, *Beyond Yes and No: Improving Zero-Shot LLM Rankers via Scoring Fine-Grained Relevance
-  Labels*; the fine-grained stage of ProRank).
+  Labels*: the rating-scale prompt with its expected-relevance score).
 - ``likelihood`` — query likelihood: the mean log-probability of the query's tokens given the passage (Sachan et al.
   2022, *Improving Passage Retrieval with Zero-Shot Question Generation*, UPR).
 
@@ -53,8 +53,9 @@ class PointwiseReranker(LLMReranker):
         needed = "continuation" if method == "likelihood" else "labels"
         if not self.llm.supports(needed):
             raise UnsupportedRequest(
-                f"{self.llm.name} cannot serve pointwise {method!r} scoring (it needs "
-                f"{'continuation log-probabilities' if needed == 'continuation' else 'next-token log-probabilities'})"
+                f"{self.llm.name} gives no {'continuation' if needed == 'continuation' else 'next-token'} "
+                f"log-probabilities, which pointwise {method!r} scoring needs: use a local model, a server that returns "
+                "logprobs, or a strategy that generates (llm:listwise, llm:setwise or llm:pairwise with --mode generate)"
             )
 
     def __repr__(self) -> str:

@@ -13,7 +13,7 @@ setwise    ``{query}`` ``{num}`` ``{passages}`` (required)       ``{id}`` ``{tex
 pairwise   ``{query}`` ``{passage_a}`` ``{passage_b}`` (req.)    —
 pointwise  ``{query}`` ``{passage}`` (required)                  —
 likelihood ``{passage}`` (required); ``continuation``: ``{query}`` —
-icr        ``{query}`` ``{passages}`` (required)                 ``{id}`` ``{text}``
+icr        ``{passages}``, then ``{query}`` (required)           ``{id}`` ``{text}``
 ========== ==================================================== ============================================
 
 ``answer`` is a regular expression whose first group is one identifier (``\\[(\\d+)\\]`` for ``[3] > [1]``);
@@ -119,6 +119,11 @@ class Template:
             if unknown or "text" not in placeholders(self.passage):
                 raise ValueError(f"template {self.name!r}: passage format {self.passage!r} must contain {{text}} and "
                                  f"may use only {{id}}, {{text}}, {{score}}, {{score_name}}")
+        if self.kind == "icr":
+            parts = self.user.split("{passages}")
+            if len(parts) != 2 or "query" not in placeholders(parts[1]):
+                raise ValueError(f"template {self.name!r}: an ICR user text needs {{passages}} once, followed by "
+                                 "{query}: the attention is read from the text after the passages")
         if self.kind == "likelihood" and "query" not in placeholders(self.continuation):
             raise ValueError(f"template {self.name!r}: the continuation must contain {{query}}")
         if self.kind == "pointwise" and len(self.labels) < 2:
@@ -206,40 +211,25 @@ class Template:
         return self._prompt(self.user.format(**values), values), self.continuation.format(query=query)
 
     def icr_segments(self, query: str, texts: Sequence[str]) -> list[Segment]:
-        """The ICR prompt cut into named segments: ``doc:i`` for passage i, ``query`` for the query."""
+        """The ICR prompt cut into named segments, as ICR's code measures it: ``doc:i`` is passage i from its
+        identifier to the end of its text (``[3] text``), and ``query`` is everything after the passages from the
+        first non-blank character on — the closing instruction, the query and whatever follows it. The source span
+        of the attention runs from there to the end of the prompt (the chat template's closing text included)."""
         if self.kind != "icr":
             raise ValueError(f"template {self.name!r} is a {self.kind} template, not an ICR one")
         ids = make_ids(len(texts), self.ids)
-        # Fill every placeholder with a sentinel, then split the text around them, so each piece keeps its name.
-        marks = {"query": "\x00Q\x00", "passages": "\x00P\x00"}
-        skeleton = self.user.format(**marks)
-        out: list[Segment] = []
-        for piece in _split_keep(skeleton, list(marks.values())):
-            if piece == marks["query"]:
-                out.append(Segment(query, "query"))
-            elif piece == marks["passages"]:
-                for k, text in enumerate(texts):
-                    head, tail = self.passage.split("{text}", 1)
-                    out.append(Segment(head.format(id=ids[k], score="", score_name="")))
-                    out.append(Segment(text, f"doc:{k}"))
-                    out.append(Segment(tail.format(id=ids[k], score="", score_name="")))
-            elif piece:
-                out.append(Segment(piece))
+        head, tail = self.user.split("{passages}", 1)
+        before, after = self.passage.split("{text}", 1)
+        out: list[Segment] = [Segment(head.format(query=query))]
+        for k, text in enumerate(texts):
+            opening = before.format(id=ids[k], score="", score_name="")
+            blank = opening[: len(opening) - len(opening.lstrip())]
+            out += [Segment(blank), Segment(opening[len(blank):] + text, f"doc:{k}"),
+                    Segment(after.format(id=ids[k], score="", score_name=""))]
+        closing = tail.format(query=query)
+        blank = closing[: len(closing) - len(closing.lstrip())]
+        out += [Segment(blank), Segment(closing[len(blank):], "query")]
         return [s for s in out if s.text or s.name]
-
-
-def _split_keep(text: str, marks: list[str]) -> list[str]:
-    pieces = [text]
-    for mark in marks:
-        nxt = []
-        for piece in pieces:
-            parts = piece.split(mark)
-            for k, part in enumerate(parts):
-                if k:
-                    nxt.append(mark)
-                nxt.append(part)
-        pieces = nxt
-    return pieces
 
 
 # --- the built-in templates ---------------------------------------------------------------------------------------
@@ -335,7 +325,8 @@ FINE_GRAINED = Template(
     system="You are a search relevance judge.",
     user="Query: {query}\n\nPassage: {passage}\n\nHow relevant is the passage to the query? Answer with one number: "
          "0 = not relevant, 1 = related, 2 = highly relevant, 3 = perfectly relevant.",
-    paper="Fine-grained relevance labels (Zhuang et al. 2024, Beyond Yes and No; ProRank's fine-grained stage)",
+    paper="Zhuang et al. 2024, Beyond Yes and No: Improving Zero-Shot LLM Rankers via Scoring Fine-Grained Relevance "
+          "Labels (expected relevance over the rating scale 0..3)",
 )
 
 UPR = Template(
@@ -345,9 +336,11 @@ UPR = Template(
     paper="Sachan et al. 2022, Improving Passage Retrieval with Zero-Shot Question Generation (UPR)",
 )
 
+# ICR's code with its retrieval type "IE" (its choice for BEIR sets other than TREC-COVID, FiQA, Touché, DBpedia and
+# NQ, which get "QA"), without its hand-written Llama/Mistral turn markers (the model's chat template wraps it)
 ICR = Template(
-    name="icr", kind="icr", passage="[document {id}] {text}\n\n",
-    user="Here are some paragraphs:\n\n{passages}Please find information that is relevant to the following query "
+    name="icr", kind="icr", passage="\n\n[{id}] {text}",
+    user="Here are some paragraphs:{passages}\n\nPlease find information that are relevant to the following query "
          "in the paragraphs above.\n\nQuery: {query}",
     paper="Chen et al. 2025, Attention in Large Language Models Yields Efficient Zero-Shot Re-Rankers (ICR)",
 )

@@ -5,7 +5,8 @@ that choice ranks the list.
 - ``heapsort`` — top-k on a (set_size−1)-ary heap: each sift step shows the parent and its children in one prompt.
   Heapify asks once per internal node at least (⌈(N−1)/(c−1)⌉ calls on an input that is already a heap).
 - ``bubble`` — ``passes`` bottom-up passes of a window of ``set_size`` with an overlap of one; the chosen passage
-  moves to the window's top. Pass p costs ⌈(N−p−1)/(c−1)⌉ calls and settles rank p+1.
+  swaps places with the window's top. Pass p costs ⌈(N−p−1)/(c−1)⌉ calls and settles rank p+1; the settled top
+  is followed by the other passages in their input order (as the paper's code returns them).
 
 ``mode='logits'`` orders the identifiers by their next-token log-probabilities after ``Passage`` (one forward pass);
 ``mode='generate'`` parses the written label. No usable answer keeps the current top of the set (a fallback).
@@ -59,7 +60,7 @@ class SetwiseReranker(LLMReranker):
 
     def _estimate_params(self) -> dict:
         return {"method": self.method, "set_size": self.set_size, "k": self.k, "passes": self.passes,
-                "mode": self.mode}
+                "mode": self.mode, "reasoning_tokens": self.reasoning_tokens}
 
     def answer_tokens(self) -> int:
         return 8 + (self.reasoning_tokens if self.template.answer_section else 0)

@@ -1,8 +1,9 @@
 """Sorting with a judge: top-k heapsort and bottom-up bubble passes over a ``best_of(group) -> position`` oracle.
 
 Pairwise strategies answer ``best_of`` with pairwise comparisons, setwise ones with one prompt over the group.
-Both functions return a full order: the settled top first, then the other items in their input order (what the
-Setwise and PRP papers do with the unsorted remainder).
+Both functions return a full order: the settled top first, then the other items in their input order — what the
+Setwise paper's code (github.com/ielab/llm-rankers) does with the unsorted remainder, for its setwise and its
+pairwise (PRP) rankers alike.
 """
 from __future__ import annotations
 
@@ -54,22 +55,27 @@ def heap_top_k(items: Sequence[int], k: int, arity: int, best_of: BestOf) -> lis
 
 
 def bubble_passes(items: Sequence[int], passes: int, group_size: int, best_of: BestOf) -> list[int]:
-    """``passes`` bottom-up bubble passes: a window of ``group_size`` slides from the bottom up with an overlap of
-    one, and the best of each window moves to the window's top (the others keep their order). Pass p covers ranks
-    p..n−1, since the first p are settled, and costs ⌈(n−p−1)/(group_size−1)⌉ calls; after p passes the top p are
-    the true top p for a perfect judge."""
+    """``passes`` bottom-up bubble passes, as the Setwise paper's code runs them (and its PRP-Sliding-K, for
+    ``group_size`` 2): a window of ``group_size`` slides from the bottom up with an overlap of one, and the best of
+    each window swaps places with the window's top. Pass p covers ranks p..n−1, since the first p are settled, and
+    costs ⌈(n−p−1)/(group_size−1)⌉ calls. The result is the settled top (the first ``passes`` of the bubbled
+    list; the true top for a perfect judge) followed by every other item in its input order, not in the order the
+    passes left it: with pairs, one pass over values (0, 10, 1, 5) gives items [1, 0, 2, 3]."""
     if group_size < 2:
         raise ValueError(f"a bubble window needs at least 2 items, got {group_size}")
     order = list(items)
     n = len(order)
+    settled = min(passes, n)
     for p in range(min(passes, n - 1)):
         end = n
         while True:
             start = max(p, end - group_size)
             best = best_of(order[start:end])
             if best:
-                order.insert(start, order.pop(start + best))
+                order[start], order[start + best] = order[start + best], order[start]
             if start == p:
                 break
             end = start + 1
-    return order
+    top = order[:settled]
+    chosen = set(top)
+    return top + [x for x in items if x not in chosen]
