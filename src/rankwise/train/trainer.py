@@ -277,7 +277,7 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
             data_seed=seed, dataloader_num_workers=0, use_cpu=device == "cpu",
             bf16=device.startswith("cuda") and torch.cuda.is_bf16_supported(),
         )
-        pairs_per_row = _pairs_per_row(rows[0])
+        pairs_per_row = round(sum(_pairs_per_row(r) for r in rows) / len(rows), 3)
         if student == "cross-encoder":
             model = st.CrossEncoder(str(base_model.path), num_labels=1, max_length=max_length, device=device)
             args = st.CrossEncoderTrainingArguments(**common)
@@ -301,12 +301,12 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
         trainer.data_collator = _DifficultyCollator(trainer.data_collator)
 
         checkpoint = get_last_checkpoint(str(work / "checkpoints")) if (work / "checkpoints").is_dir() else None
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         first_step = 0
         if checkpoint:
             first_step = int(Path(checkpoint).name.rsplit("-", 1)[-1])
         outcome = trainer.train(resume_from_checkpoint=checkpoint)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         steps_here = trainer.state.global_step - first_step
         examples_here = steps_here * batch_size
         history = [{"step": e["step"], "loss": round(e["loss"], 6)} for e in trainer.state.log_history if "loss" in e]
@@ -329,6 +329,7 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
                          "final_loss": round(float(outcome.training_loss), 6) if outcome.training_loss else None,
                          "loss_history": history, "resumed_from_step": first_step or None,
                          "seconds_this_process": round(seconds, 1), "steps_this_process": steps_here,
+                         "cpu_seconds_this_process": round(cpu_seconds, 1),
                          "examples_per_second": round(examples_here / seconds, 2) if seconds > 0 else None,
                          "pairs_per_second": round(examples_here * pairs_per_row / seconds, 2) if seconds > 0 else None,
                          "device": device, "torch_threads": torch.get_num_threads()},
