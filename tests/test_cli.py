@@ -95,6 +95,25 @@ def test_compare_marks_the_llm_run_significantly_better(capsys):
     assert cell["significant"] and cell["mark"] == "▲" and cell["mean_difference"] > 0.18
 
 
+def test_compare_keeps_runs_of_the_same_file_name_apart(tmp_path, capsys):
+    qrels = tmp_path / "qrels"
+    qrels.write_text("q1 0 d1 1\nq2 0 d2 1\n")
+    for folder, order in (("a", "d1 d2"), ("b", "d2 d1")):
+        (tmp_path / folder).mkdir(parents=True)
+        lines = [f"{q} Q0 {d} {r} {3 - r} x" for q in ("q1", "q2") for r, d in enumerate(order.split(), 1)]
+        (tmp_path / folder / "run.trec").write_text("\n".join(lines) + "\n")
+    code, out, _ = run_cli(capsys, "compare", tmp_path / "a" / "run.trec", tmp_path / "b" / "run.trec",
+                           "--qrels", qrels, "-m", "P@1", "--json")
+    table = json.loads(out)
+    assert code == 0 and table["baseline"] == "a/run.trec"  # neither run dropped nor overwritten
+    assert table["runs"]["b/run.trec"]["P_1"]["value"] == 0.5 and table["runs"]["a/run.trec"]["P_1"]["value"] == 1.0
+    from rankwise.report.inputs import run_labels
+
+    assert run_labels(["x/a/run.trec", "y/a/run.trec", "b/run.trec", "z/run.trec"]) == [
+        "x/a/run.trec", "y/a/run.trec", "b/run.trec", "z/run.trec"]
+    assert run_labels(["one.run", "two.run"]) == ["one.run", "two.run"]
+
+
 def test_errors_are_one_line_with_file_and_line(tmp_path, capsys):
     bad = tmp_path / "bad.run"
     bad.write_text("q1 Q0 d1 1 1.0 x\nq1 Q0 d2 2 oops x\n")

@@ -54,7 +54,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_compare(args) -> int:
     from rankwise.evaluate import compare_runs, resolve_metrics
-    from rankwise.io import read_qrels, read_run
+    from rankwise.io import read_qrels
 
     resolve_metrics(args.metrics or DEFAULT_METRICS)
     if len(args.runs) < 2 and not args.baseline:
@@ -69,9 +69,11 @@ def cmd_compare(args) -> int:
         table = report.comparison
         report.write(args.html)
     else:
-        runs = {Path(p).name: read_run(p, strict=not args.lenient) for p in paths}
+        from rankwise.report.inputs import read_runs
+
+        runs, _ = read_runs(paths, lenient=args.lenient)  # named by file, with folders where two files share a name
         table = compare_runs(runs, read_qrels(args.qrels), args.metrics or DEFAULT_METRICS,
-                             baseline=Path(paths[0]).name, **test_options(args), **eval_options(args))
+                             baseline=next(iter(runs)), **test_options(args), **eval_options(args))
     if args.json:
         print(json.dumps(table.to_dict(), indent=1))
     else:

@@ -13,13 +13,26 @@ from rankwise.report.assemble import RunSource
 from rankwise.types import Document, Run
 
 
+def run_labels(paths: Sequence[PathLike]) -> list[str]:
+    """The runs' names: their file names, with as many parent folders as it takes to tell apart files of one name
+    (``a/bm25.run``, ``b/bm25.run``)."""
+    parts = [Path(p).resolve().parts for p in paths]
+    labels = [Path(p).name for p in paths]
+    for depth in range(2, max(map(len, parts), default=1) + 1):
+        clash = {label for label in labels if labels.count(label) > 1}
+        if not clash:
+            break
+        labels = ["/".join(pp[-depth:]) if label in clash else label for label, pp in zip(labels, parts)]
+    return labels
+
+
 def read_runs(paths: Sequence[PathLike], names: Sequence[str] | None = None,
               lenient: bool = False) -> tuple[dict[str, Run], dict[str, RunSource]]:
-    """Runs by name (the file names unless ``names`` are given, as ``rankwise compare`` names them), and their
+    """Runs by name (``run_labels`` unless ``names`` are given, as ``rankwise compare`` names them), and their
     sources: file and the settings rankwise recorded when it wrote the run."""
     if names is not None and len(names) != len(paths):
         raise ValueError(f"{len(names)} names for {len(paths)} runs; give one name per run")
-    labels = list(names) if names is not None else [Path(p).name for p in paths]
+    labels = list(names) if names is not None else run_labels(paths)
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise ValueError(f"two runs are named {repeated[0]!r}; give each its own name with --names")
@@ -111,13 +124,14 @@ def report_files(runs: Sequence[PathLike], qrels: PathLike, metrics=None, *, nam
     from rankwise.report.assemble import build_report
 
     paths = [str(p) for p in runs]
-    labels = list(names) if names is not None else [Path(p).name for p in paths]
+    labels = list(names) if names is not None else run_labels(paths)
     if isinstance(baseline, str) and baseline not in labels:
         resolved = [Path(p).resolve() for p in paths]
         if Path(baseline).resolve() in resolved:
             baseline = resolved.index(Path(baseline).resolve())
         elif Path(baseline).is_file():
-            paths, labels, baseline = [baseline] + paths, [Path(baseline).name] + labels, 0
+            paths, baseline = [baseline] + paths, 0
+            labels = run_labels(paths) if names is None else [Path(paths[0]).name] + labels
         else:
             raise ValueError(f"baseline {baseline!r} is neither one of the runs {labels} nor a run file")
     run_map, sources = read_runs(paths, labels, lenient)
