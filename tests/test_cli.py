@@ -97,7 +97,7 @@ def test_compare_marks_the_llm_run_significantly_better(capsys):
 
 def test_compare_keeps_runs_of_the_same_file_name_apart(tmp_path, capsys):
     qrels = tmp_path / "qrels"
-    qrels.write_text("q1 0 d1 1\nq2 0 d2 1\n")
+    qrels.write_text("q1 0 d1 1\nq2 0 d1 1\n")
     for folder, order in (("a", "d1 d2"), ("b", "d2 d1")):
         (tmp_path / folder).mkdir(parents=True)
         lines = [f"{q} Q0 {d} {r} {3 - r} x" for q in ("q1", "q2") for r, d in enumerate(order.split(), 1)]
@@ -106,7 +106,7 @@ def test_compare_keeps_runs_of_the_same_file_name_apart(tmp_path, capsys):
                            "--qrels", qrels, "-m", "P@1", "--json")
     table = json.loads(out)
     assert code == 0 and table["baseline"] == "a/run.trec"  # neither run dropped nor overwritten
-    assert table["runs"]["b/run.trec"]["P_1"]["value"] == 0.5 and table["runs"]["a/run.trec"]["P_1"]["value"] == 1.0
+    assert table["runs"]["b/run.trec"]["P_1"]["value"] == 0.0 and table["runs"]["a/run.trec"]["P_1"]["value"] == 1.0
     from rankwise.report.inputs import run_labels
 
     assert run_labels(["x/a/run.trec", "y/a/run.trec", "b/run.trec", "z/run.trec"]) == [
