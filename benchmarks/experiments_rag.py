@@ -334,7 +334,9 @@ def report(args) -> None:
     marks = {(a, m): ("▲" if d > 0 else "▼") for a, _, m, d, _, adj in cells if adj < 0.05}
 
     def evidence_cost(name):
-        c = cost(name, evidence_of[name][1])  # evidence files hold no generation: decomposition calls only
+        # decomposition calls only: from the evidence pass's file (no generation) when there is one
+        only_evidence = _load(out / "evidence" / f"{name}.jsonl", dataset, n, args.partial)
+        c = cost(name, (only_evidence or evidence_of[name])[1])
         return [f"{c['calls']:.2f}", f"{c['pairs']:.1f}"]
 
     lines += ["Evidence (the final ranking; no generator involved):", "",
