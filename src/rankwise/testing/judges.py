@@ -44,6 +44,16 @@ from rankwise.rerank.llm.backends import (
 from rankwise.types import Document, Query, Run
 
 _WORD = re.compile(r"\S+")
+
+
+def truncate_words(text: str, max_tokens: int) -> str:
+    """The longest prefix of ``text`` with at most ``max_tokens`` words (words stand in for tokens)."""
+    if max_tokens <= 0:
+        return ""
+    for k, m in enumerate(_WORD.finditer(text), start=1):
+        if k == max_tokens:
+            return text[: m.end()]
+    return text
 _ID_BEFORE = re.compile(
     r"(?:\[(?:document\s+)?(?P<bracket>[A-Za-z0-9]{1,3})\]|(?:Passage|Document)\s+(?P<named>[A-Za-z0-9]{1,3}))"
     r"\s*(?:\([^()]{0,60}\))?\s*[:.]?\s*[\"“]?\s*$"
@@ -100,15 +110,10 @@ class OracleJudge(LLM):
 
     # --- tokens (words stand in for tokens) -----------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
-        return sum(1 for _ in _WORD.finditer(text))
+        return len(_WORD.findall(text))
 
     def truncate_text(self, text: str, max_tokens: int) -> str:
-        if max_tokens <= 0:
-            return ""
-        for k, m in enumerate(_WORD.finditer(text), start=1):
-            if k == max_tokens:
-                return text[: m.end()]
-        return text
+        return truncate_words(text, max_tokens)
 
     # --- reading a prompt ---------------------------------------------------------------------------------------
     def find_query(self, text: str) -> Query | None:
@@ -360,13 +365,7 @@ class ScriptedLLM(LLM):
         return len(_WORD.findall(text))
 
     def truncate_text(self, text: str, max_tokens: int) -> str:
-        """The longest prefix of ``text`` with at most ``max_tokens`` words."""
-        if max_tokens <= 0:
-            return ""
-        for k, m in enumerate(_WORD.finditer(text), start=1):
-            if k == max_tokens:
-                return text[: m.end()]
-        return text
+        return truncate_words(text, max_tokens)
 
     def generate(self, prompts: Sequence[Prompt], max_tokens: int, stop: Sequence[str] = ()) -> list[Generation]:
         if self.fail:
