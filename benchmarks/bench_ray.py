@@ -22,13 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
-import subprocess
 import time
 
 import numpy as np
-from common import SHARED_DATA  # noqa: E402  (puts src/ on sys.path)
+from common import SHARED_DATA, cpu_model  # noqa: E402  (puts src/ on sys.path)
 
 from rankwise.distributed import RayOptions, executing  # noqa: E402
 from rankwise.io import read_beir  # noqa: E402
@@ -45,13 +43,6 @@ class NoopReranker(Reranker):
 
         return Run((run[q.qid] for q in queries if q.qid in run), name=self.name)
 
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def timed(fn):

@@ -14,14 +14,13 @@ and prints the ratio, the time of each step of the report, the page's size and t
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-import common  # noqa: F401 - puts src/ first on sys.path
+from common import cpu_model  # noqa: E402 - also puts src/ first on sys.path
 
 from rankwise.evaluate import compare_runs
 from rankwise.io import read_qrels, read_run, write_qrels, write_run
@@ -31,15 +30,6 @@ from rankwise.testing.synthetic import synthetic_collection
 
 METRICS = ["ndcg_cut_10", "map", "recall_100", "recip_rank"]
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def best(repeats, fn):

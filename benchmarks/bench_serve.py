@@ -24,29 +24,19 @@ import argparse
 import collections
 import concurrent.futures
 import os
-import platform
 import resource
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
-from common import SHARED_DATA  # noqa: E402  (puts src/ on sys.path)
+from common import SHARED_DATA, cpu_model  # noqa: E402  (puts src/ on sys.path)
 
 from rankwise.onnx_runtime import usable_cpus  # noqa: E402
 from rankwise.pipeline import score_texts  # noqa: E402
 from rankwise.rerank.cross_encoder import CrossEncoderReranker  # noqa: E402
 from rankwise.testing.serve_process import ServeProcess  # noqa: E402
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def load_pairs() -> tuple[str, list[tuple[str, list[str]]]]:

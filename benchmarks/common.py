@@ -1,4 +1,5 @@
-"""What the benchmarks share: where the repository and the real collections are, best-of timing, nDCG@10.
+"""What the benchmarks share: where the repository and the real collections are, the CPU they ran on, best-of
+timing, nDCG@10.
 
 Benchmarks run as scripts (``python benchmarks/bench_x.py``), so this folder is on ``sys.path`` and ``import common``
 works; importing it also puts the repository's ``src`` first, so a checkout runs without installing.
@@ -6,6 +7,7 @@ works; importing it also puts the repository's ``src`` first, so a checkout runs
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -13,6 +15,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("RANKWISE_SHARED_DATA", REPO.parent / "shared" / "data"))
 sys.path.insert(0, str(REPO / "src"))
+
+
+def cpu_model() -> str:
+    """The CPU's model name and the vector extensions int8 kernels depend on (the same VM type has been seen with
+    and without AVX-512 VNNI, which changes int8 throughput about threefold)."""
+    model, flags = platform.processor() or "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == (platform.processor() or "unknown CPU"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    isa = ("AVX-512 VNNI" if {"avx512_vnni", "avx512vnni"} & flags else "AVX-512" if "avx512f" in flags
+           else "AVX2" if "avx2" in flags else "")
+    return f"{model} ({isa})" if isa else model
+
+
+def machine(load: bool = True) -> str:
+    """``cpu_model()``, the cores this process may use and, with ``load``, the load average: beside every figure."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cpu_model()}, {cores} cores" + (f", load average {os.getloadavg()[0]:.1f}" if load else "")
 
 
 def best_of(repeat: int, fn):

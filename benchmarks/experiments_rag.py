@@ -29,15 +29,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import resource
 import sys
 import time
 import warnings
 from pathlib import Path
 
-from common import REPO, SHARED_DATA  # noqa: E402  (puts src/ on sys.path)
+from common import REPO, SHARED_DATA, machine  # noqa: E402  (puts src/ on sys.path)
 
 DATA = SHARED_DATA / "hotpotqa"
 SUPPLIED = REPO / "benchmarks" / "data" / "hotpotqa_sub_questions.jsonl"
@@ -171,17 +169,6 @@ def build(name: str, dataset, engine, parts: dict):
         decomposer = SuppliedDecomposer(SUPPLIED)
     return RAG(generator, retriever, reranker=reranker, decomposer=decomposer, k=5 if name.endswith("-k5") else TOP_K)
 
-
-def machine(load: bool = True) -> str:
-    model = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores" + (f", load average {os.getloadavg()[0]:.1f}" if load else "")
 
 
 def run(args) -> None:

@@ -25,13 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import SHARED_DATA  # noqa: F401  (puts src/ on sys.path)
+from common import SHARED_DATA, machine  # noqa: F401  (puts src/ on sys.path)
 
 from rankwise.datasets import cache_dir  # noqa: E402
 from rankwise.io import read_beir, read_run, write_run  # noqa: E402
@@ -72,11 +71,6 @@ def sh(*argv: str) -> None:
     print("+", " ".join(argv), flush=True)
     subprocess.run(argv, check=True)
 
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return f"{cpu}, {len(os.sched_getaffinity(0))} cores, load {os.getloadavg()[0]:.1f}"
 
 
 class Bench:
