@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import SHARED_DATA  # noqa: E402  (puts src/ on sys.path)
+from common import SHARED_DATA, record  # noqa: E402  (puts src/ on sys.path)
 
 from rankwise import models  # noqa: E402
 from rankwise.evaluate import evaluate  # noqa: E402
@@ -229,6 +229,19 @@ def main() -> None:
                          ("FlashRank (same ONNX file, per query)", 1.3)):
         if name in results:
             print(f"rankwise default / {name.split(' (')[0]}: {base / results[name]:.2f}x (target >= {target}x)")
+
+    flash = results.get("FlashRank (same ONNX file, per query)")
+    if flash:
+        share = gops * base / len(pairs) / peak if peak else None
+        quality = ndcg10(default_scores, queries, run, qrels)
+        st = results.get("sentence-transformers CrossEncoder (fp32)")
+        record(f"cross-encoder, DL19 {len(queries)} queries × 100 ({len(pairs):,} pairs)",
+               f"{base:.1f} pairs/s" + (f" = {share:.0%} of the int8 peak measured ({peak:.0f} GOP/s)" if peak else "")
+               + f"; ×{base / flash:.2f} FlashRank" + (f", ×{base / st:.2f} sentence-transformers" if st else "")
+               + f"; nDCG@10 {quality:.4f}", base / flash,
+               "≥ 60% of the peak, ≥ ×3.5 FlashRank, nDCG@10 ≥ 0.72",
+               bool(share and share >= 0.6 and base / flash >= 3.5 and quality >= 0.72),
+               "python benchmarks/bench_cross_encoder.py" + (f" --queries {args.queries}" if args.queries != 43 else ""))
 
     if args.study:
         study(found, pairs, lengths, args.max_length, cores, fp32, work)

@@ -3,10 +3,11 @@
 1. FIRST (one forward pass per window, identifiers ranked by the first token's logits) against generating the
    permutation with the same prompt and window (the FIRST paper reports about half the latency);
 2. ICR: forward passes and seconds per list, with the two passes sharing the passages' KV cache and without;
-3. pointwise yes/no scoring with and without prefix reuse (the query's shared prompt prefix computed once, KV cache).
+3. pointwise yes/no scoring with and without prefix reuse (the query's shared prompt prefix computed once, KV cache);
+4. batched prompts (the engine's default) against one prompt per forward pass, pointwise and PRP all pairs.
 
     python benchmarks/bench_llm.py [--queries 5] [--top 20] [--window 20] [--step 10] [--threads N]
-                                   [--only first icr pointwise]
+                                   [--only first icr pointwise batching]
 
 Uses the offline kit's SmolLM2-135M-Instruct on DL19 BM25 candidates. Times are wall-clock; on a shared machine
 they are noisy, so each comparison alternates its two sides query by query.
@@ -31,8 +32,9 @@ def main(argv=None) -> int:
     parser.add_argument("--step", type=int, default=10)
     parser.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
-    parser.add_argument("--only", nargs="+", choices=["first", "icr", "pointwise"],
-                        default=["first", "icr", "pointwise"], help="run only these comparisons (default: all three)")
+    parser.add_argument("--only", nargs="+", choices=["first", "icr", "pointwise", "batching"],
+                        default=["first", "icr", "pointwise", "batching"],
+                        help="run only these comparisons (default: all four)")
     args = parser.parse_args(argv)
 
     import torch
@@ -100,7 +102,53 @@ def main(argv=None) -> int:
         plain = PointwiseReranker(plain_llm, method="yes-no")
         tr, tp = compare("with prefix reuse", reuse, "without prefix reuse", plain)
         print(f"  with reuse / without = {tr / tp:.3f}")
+
+    if "batching" in args.only:
+        batching(llm, LocalLLM(args.llm, batch_size=1, prefix_reuse=False), queries, run)
     return 0
+
+
+def batching(batched_llm, single_llm, queries, run) -> None:
+    """Pointwise yes/no (BM25 top 20) and PRP all pairs (top 8: 56 ordered pairs per query), the engine's default
+    (length-sorted batches of 8, right padding, the query's shared prefix computed once) against one prompt per
+    forward pass; prompts (calls) per second and whether the scores and rankings are the same."""
+    import numpy as np
+    from common import record
+
+    from rankwise.rerank.llm import PairwiseReranker, PointwiseReranker
+
+    print("\n4. batched prompts (default engine: batches of 8, length-sorted, prefix reuse) vs one prompt per pass")
+    ratios = []
+    for label, make, depth in (("pointwise yes/no, top 20", lambda e: PointwiseReranker(e, method="yes-no"), 20),
+                               ("PRP all pairs, top 8", lambda e: PairwiseReranker(e, method="allpairs"), 8)):
+        sides = {"batched": make(batched_llm), "one per pass": make(single_llm)}
+        seconds = dict.fromkeys(sides, 0.0)
+        outputs: dict[str, list] = {name: [] for name in sides}
+        for name, reranker in sides.items():  # warm-up
+            reranker.rerank(queries[0], run[queries[0].qid].top(depth))
+            reranker.costs.clear()
+        for q in queries:  # alternate, so that load on a shared machine falls on both alike
+            for name, reranker in sides.items():
+                start = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    outputs[name].append(reranker.rerank(q, run[q.qid].top(depth)))
+                seconds[name] += time.perf_counter() - start
+        calls = {name: len(r.costs.records) for name, r in sides.items()}
+        rate = {name: calls[name] / seconds[name] for name in sides}
+        same_order = all(a.docids == b.docids for a, b in zip(*outputs.values()))
+        diff = max(float(np.max(np.abs(a.scores - b.scores))) for a, b in zip(*outputs.values()))
+        ratio = rate["batched"] / rate["one per pass"]
+        ratios.append((label, ratio, same_order, diff, rate))
+        print(f"  {label:26s} batched {rate['batched']:6.1f} calls/s, one per pass {rate['one per pass']:6.1f} "
+              f"calls/s: x{ratio:.2f}; same rankings: {same_order}; max |score diff| {diff:.1e}")
+    worst = min(ratios, key=lambda r: r[1])
+    record("LLM pointwise / PRP all pairs, SmolLM2 local", "; ".join(
+        f"{label}: {rate['batched']:.1f} vs {rate['one per pass']:.1f} calls/s (×{ratio:.2f}), "
+        f"{'same rankings' if same else 'RANKINGS DIFFER'}, max |Δscore| {diff:.0e}"
+        for label, ratio, same, diff, rate in ratios), worst[1],
+        "≥ ×1.5 calls/s at equal scores", all(r[1] >= 1.5 and r[2] for r in ratios),
+        f"python benchmarks/bench_llm.py --only batching --queries {len(queries)}")
 
 
 if __name__ == "__main__":

@@ -57,3 +57,25 @@ def ndcg10(run, qrels) -> float:
 
     judged = {qid: ranking for qid, ranking in run.items() if qid in qrels}
     return evaluate(judged, qrels, ["ndcg_cut_10"], complete=True)["ndcg_cut_10"]
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def record(row: str, measured: str, ratio: float, goal: str, met: bool, command: str) -> None:
+    """One row of the performance summary that `make bench` prints and writes into docs/performance.md
+    (benchmarks/bench_summary.py): appended as a JSON line to $RANKWISE_BENCH_SUMMARY when that is set."""
+    import json
+
+    line = {"row": row, "measured": measured, "ratio": round(ratio, 2), "goal": goal, "met": bool(met),
+            "command": command, "machine": machine(), "peak_rss_mb": round(peak_rss_mb())}
+    print(f"\nsummary row: {row}: {measured} — ratio {ratio:.2f} (goal {goal}: {'met' if met else 'NOT met'})")
+    path = os.environ.get("RANKWISE_BENCH_SUMMARY")
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")

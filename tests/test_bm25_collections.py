@@ -73,3 +73,22 @@ def test_mlqa_r_zh_unigrams_and_bigrams_beat_bigrams_only():
     assert round(ndcg["bigram"], 4) == 0.6333
     default = BM25Retriever().index(dataset.documents).search(dataset.queries, k=100)
     assert mean_measure(default, dataset.qrels, "ndcg_cut_10") == ndcg["unigram+bigram"]
+
+
+def test_scifact_search_equals_bm25s_full_scores_sorted_in_trec_eval_order(scifact):
+    """The batched sparse search against an oracle: bm25s's score of every document for the query (its own
+    get_scores_from_ids), the positive ones sorted by score then document id descending — same documents, same
+    float32 scores bit for bit, same order, for k = 1000 and at a cut (k = 10) where ties must break by id."""
+    bm25 = BM25Retriever.from_dataset(scifact)
+    queries = list(read_beir(shared_path("scifact"), split="train").queries) + list(scifact.queries)
+    docids = np.asarray(bm25.docids)
+    for k in (1000, 10):
+        run = bm25.search(queries, k=k)
+        for q in queries:
+            scores = bm25.get_scores(q.text)
+            hit = np.flatnonzero(scores > 0)
+            order = sorted(hit.tolist(), key=lambda i: (scores[i], docids[i]), reverse=True)[:k]
+            got = run.get(q.qid)
+            assert (got.docids if got else []) == docids[order].tolist(), q.qid
+            if got:
+                assert np.array_equal(got.scores, scores[order]), q.qid

@@ -257,3 +257,51 @@ def test_result_access_and_trec_eval_layout():
     assert lines[1] == "map                   \tq1\t0.4500"
     assert "map                   \tall\t0.4500" in lines
     assert r.to_dict()["per_query"]["map"] == {"q1": pytest.approx(0.45)}
+
+
+# --- rankings cut after their last graded document -----------------------------------------------------------
+BLIND_MEASURES = ["map", "map_cut_5", "map_cut_100", "gm_map", "P_1", "P_5", "P_30", "recall_5", "recall_100", "ndcg",
+                  "ndcg_cut_3", "ndcg_cut_10", "recip_rank", "Rprec", "success_1", "success_10", "num_rel",
+                  "num_rel_ret", "iprec_at_recall_0.00", "iprec_at_recall_0.50", "iprec_at_recall_1.00"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rankings_cut_after_the_last_graded_document_give_pytrec_evals_values_on_the_whole_ranking(seed):
+    """For the measures that read only graded documents' ranks, rankwise hands pytrec_eval each ranking only up to
+    its last document with a non-zero grade (ties with it kept). Random runs with many score ties (a few distinct
+    values), negative grades, graded documents deep in the list, queries with nothing relevant retrieved and
+    relevance_level 1 and 2: every per-query value equals pytrec_eval's on the whole rankings."""
+    import pytrec_eval
+
+    rng = np.random.default_rng(seed)
+    runs, qrels = {}, {}
+    for q in range(40):
+        n = int(rng.integers(1, 60))
+        docids = [f"d{i:03d}" for i in rng.choice(200, n, replace=False)]
+        scores = rng.integers(0, 6, n).astype(float)
+        if q % 2:  # score order, but ties by ascending id: the reverse of trec_eval's (sort=False keeps it)
+            order = sorted(range(n), key=lambda i: (-scores[i], docids[i]))
+            runs[f"q{q}"] = Ranking(f"q{q}", [docids[i] for i in order], scores[order], sort=False)
+        else:
+            runs[f"q{q}"] = Ranking(f"q{q}", docids, scores)
+        judged = rng.choice(200, 25, replace=False)
+        grades = rng.choice([-1, 0, 0, 1, 2, 3], 25) if q % 7 else np.zeros(25, dtype=int)
+        qrels[f"q{q}"] = {f"d{i:03d}": int(g) for i, g in zip(judged, grades)}
+        if not any(qrels[f"q{q}"].values()):
+            qrels[f"q{q}"]["d999"] = 1  # judged relevant, never retrieved
+    run = Run(runs.values())
+    for level in (1, 2):
+        ours = quiet_evaluate(run, qrels, BLIND_MEASURES, relevance_level=level)
+        measures = {m.rsplit("_", 1)[0] + "." + m.rsplit("_", 1)[1] if m[-1].isdigit() else m for m in BLIND_MEASURES}
+        direct = pytrec_eval.RelevanceEvaluator(qrels, measures, relevance_level=level).evaluate(run.to_dict())
+        for m in BLIND_MEASURES:
+            for qid, values in direct.items():
+                assert ours.per_query[m][qid] == values[m], (level, m, qid)
+
+
+def test_measures_that_see_the_whole_ranking_are_not_cut():
+    # num_ret counts every retrieved document and bpref the judged non-relevant ones: with them the whole ranking goes.
+    run = Run([Ranking("q1", ["d1", "u1", "d2", "u2"], [3.0, 2.0, 1.0, 0.5])])
+    qrels = {"q1": {"d1": 1, "d2": 0, "d3": 1}}
+    assert evaluate(run, qrels, ["num_ret", "map"]).aggregate == {"num_ret": 4, "map": 0.5}
+    assert evaluate(run, qrels, ["bpref"]).aggregate == {"bpref": 0.5}

@@ -113,6 +113,8 @@ def test_compare_answers_prints_paired_tests(tmp_path, capsys):
     (["rag", "demo", "--zero-shot", "--decompose", "-o", "x.jsonl"], "--zero-shot answers without retrieval"),
     (["rag", "demo", "--decompose", "--sub-questions", "s.jsonl", "-o", "x.jsonl"], "choose one"),
     (["rag", "nowhere", "-o", "x.jsonl"], "'nowhere' is neither an existing folder nor a known collection"),
+    (["rag", "demo", "--unit-size", "4", "-o", "x.jsonl"], "--unit-size sets the questions per Ray task: add --ray"),
+    (["rag", "demo", "--workers", "2", "-o", "x.jsonl"], "--workers sets up Ray workers: add --ray"),
 ])
 def test_bad_options_are_one_line_errors(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

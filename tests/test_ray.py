@@ -99,6 +99,41 @@ def test_pipeline_run_on_ray_with_colbert(cluster, demo):
     assert list(remote) == list(local) and all(remote[q] == local[q] for q in local)
 
 
+def test_cli_rag_on_ray_writes_what_one_process_writes_and_resumes(cluster, smol, tmp_path):
+    """BM25 → cross-encoder → SmolLM2 answers: the actors load their own models (the driver loads no reranker); the
+    answers file holds what a single-process run writes, all but the timings, in question order, even when an
+    interrupted run had left a later question's answer before the earlier ones."""
+    import json
+
+    torch = pytest.importorskip("torch")
+
+    def records(path):
+        out = []
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            del record["seconds"], record["llm"]["seconds"]
+            out.append(record)
+        return out
+
+    common = ["rag", "demo", "--reranker", "cross-encoder", "--top-k", "8", "--contexts", "2", "--max-new-tokens",
+              "10", "--limit", "5"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in an actor with one CPU: greedy decoding then sees the same logits
+    try:
+        assert main(common + ["-o", str(tmp_path / "local.jsonl")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    local = records(tmp_path / "local.jsonl")
+    assert [r["id"] for r in local] == ["q01", "q02", "q03", "q04", "q05"] and all(r["answer"] for r in local)
+
+    third = (tmp_path / "local.jsonl").read_text().splitlines(keepends=True)[2]
+    (tmp_path / "ray.jsonl").write_text(third)  # a killed Ray run had finished q03 first
+    assert main(common + ["-o", str(tmp_path / "ray.jsonl"), "--ray", cluster, "--workers", "2", "--unit-size", "2",
+                          "--costs", str(tmp_path / "costs.jsonl")]) == 0
+    assert records(tmp_path / "ray.jsonl") == local
+    assert len((tmp_path / "costs.jsonl").read_text().splitlines()) == 4  # the 4 new calls' costs reached the driver
+
+
 @pytest.mark.slow
 def test_llm_strategy_through_a_pool_of_endpoints(cluster, smol, tmp_path):
     from rankwise.testing.openai_server import OpenAIServer

@@ -75,8 +75,9 @@ def llm_options(args) -> dict:
                 max_passage_tokens=args.max_passage_tokens, score_name=args.score_name)
 
 
-def add_run_options(p: argparse.ArgumentParser, unit: str) -> None:
-    """--ray, --resume and friends: how a long command runs (docs/scaling.md)."""
+def add_run_options(p: argparse.ArgumentParser, unit: str, journal: bool = True) -> None:
+    """--ray, --resume and friends: how a long command runs (docs/scaling.md). ``journal=False`` for a command whose
+    output file is its own record of progress (``rag``)."""
     g = p.add_argument_group("running at scale and resuming (docs/scaling.md)")
     g.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                    help="run the units on Ray (pip install 'rankwise[ray]'): with no ADDRESS or 'auto', join "
@@ -87,6 +88,8 @@ def add_run_options(p: argparse.ArgumentParser, unit: str) -> None:
                    "(default: 1)")
     g.add_argument("--worker-gpus", type=float, default=0.0, metavar="N", help="GPUs each Ray actor declares "
                    "(default: 0)")
+    if not journal:
+        return
     g.add_argument("--resume", action="store_true", help=f"continue from the journal of an interrupted run "
                    f"({unit} already done are not redone; the output is identical to an uninterrupted run)")
     g.add_argument("--journal", metavar="PATH", help="the run journal (default: OUTPUT.journal; deleted when the "

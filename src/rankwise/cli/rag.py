@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from rankwise.cli.options import add_run_options, ray_options
+
 DEFAULT_LLM = "HuggingFaceTB/SmolLM2-135M-Instruct"  # rankwise.rag.generator.DEFAULT_LLM (imported on use)
 
 
@@ -49,6 +51,9 @@ def register(sub) -> None:
                    help="start again instead of resuming (by default the questions ANSWERS already holds are skipped)")
     p.add_argument("--costs", metavar="JSONL", help="also write one line per LLM call (tokens, latency, errors)")
     p.add_argument("-o", "--output", required=True, metavar="ANSWERS.jsonl", help="answers to write (JSONL)")
+    add_run_options(p, "questions", journal=False)
+    p.add_argument("--unit-size", type=int, default=1, metavar="N",
+                   help="questions per Ray task (default: 1)")
     p.set_defaults(func=cmd_rag)
 
     p = sub.add_parser("evaluate-answers", help="answer EM/F1/accuracy, citations and evidence metrics of ANSWERS")
@@ -107,6 +112,7 @@ def _retriever(args, dataset):
 
 def cmd_rag(args) -> int:
     from rankwise.datasets import load
+    from rankwise.distributed.execution import DeferredReranker
     from rankwise.rag import RAG, Generator, LLMDecomposer, SuppliedDecomposer
     from rankwise.rag.evaluate import gold_answers
     from rankwise.rerank import get_reranker
@@ -114,6 +120,9 @@ def cmd_rag(args) -> int:
     if args.zero_shot and (args.decompose or args.sub_questions or args.reranker):
         raise ValueError("--zero-shot answers without retrieval: it takes no --decompose, --sub-questions or "
                          "--reranker")
+    ray = ray_options(args)
+    if ray is None and args.unit_size != 1:
+        raise ValueError("--unit-size sets the questions per Ray task: add --ray")
     if args.decompose and args.sub_questions:
         raise ValueError("--decompose asks the LLM for sub-questions, --sub-questions reads them: choose one")
     template = args.template
@@ -139,11 +148,12 @@ def cmd_rag(args) -> int:
             decomposer = LLMDecomposer(llm, max_sub_questions=3 if args.max_sub_questions is None
                                        else args.max_sub_questions)
         name = args.reranker or ("cross-encoder" if decomposer is not None else None)
-        if name and name != "none":
-            reranker = get_reranker(name)
+        if name and name != "none":  # with --ray it loads in the actors, not here
+            reranker = DeferredReranker(name) if ray is not None else get_reranker(name)
     rag = RAG(generator, retriever, reranker=reranker, decomposer=decomposer, k=args.top_k)
     ready = time.perf_counter()
-    answers = rag.run(dataset.queries, args.output, resume=not args.overwrite, limit=args.limit)
+    answers = rag.run(dataset.queries, args.output, resume=not args.overwrite, limit=args.limit,
+                      backend="local" if ray is None else "ray", ray=ray, unit_size=args.unit_size)
     elapsed = time.perf_counter() - ready
     print(f"{rag}\nanswered {len(answers.answers):,} questions in {elapsed:.1f}s (set-up {ready - start:.1f}s)"
           + (f"; {rag.skipped:,} were already in {args.output}" if rag.skipped else "")

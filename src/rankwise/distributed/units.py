@@ -58,10 +58,10 @@ def recipe_of(obj: Any, what: str) -> Recipe:
     try:
         cloudpickle.dumps(obj)
     except Exception as e:  # noqa: BLE001 - any pickling failure means the same thing here
-        raise ValueError(
-            f"{what} {obj!r:.80} cannot be sent to Ray workers (it holds {type(e).__name__}: {str(e)[:80]}); build "
-            "it by name with rankwise.rerank.get_reranker(NAME, ...) so that each worker can load its own copy"
-        ) from None
+        fix = ("build it by name with rankwise.rerank.get_reranker(NAME, ...) so that each worker can load its own "
+               "copy" if what == "reranker" else "give it in a form that pickles, or run without Ray")
+        raise ValueError(f"{what} {obj!r:.80} cannot be sent to Ray workers (it holds {type(e).__name__}: "
+                         f"{str(e)[:80]}); {fix}") from None
     return Recipe(_identity, obj)
 
 
@@ -138,7 +138,7 @@ class RerankTask:
         if costs is not None:
             costs.clear()
         out = reranker.rerank_batch(queries, run)
-        return out, _cost_state(costs)
+        return out, cost_state(costs)
 
     def dump(self, result) -> tuple[Any, None]:
         out, costs = result
@@ -173,7 +173,7 @@ class _EndpointPool:
         return self.rerankers[slot]
 
 
-def _cost_state(costs) -> dict | None:
+def cost_state(costs) -> dict | None:
     if costs is None:
         return None
     return {"records": [asdict(r) for r in costs.records], "query_seconds": dict(costs.query_seconds),
@@ -212,4 +212,4 @@ def rerank_units(queries: Sequence[Query], run: Run, unit_size: int) -> list[tup
 
 
 __all__ = ["Recipe", "recipe_of", "EncodeTask", "RerankTask", "merge_costs", "pack_arrays", "unpack_arrays",
-           "shard_bounds", "rerank_units"]
+           "shard_bounds", "rerank_units", "cost_state"]

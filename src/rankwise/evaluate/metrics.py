@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
 
+import numpy as np
 import pytrec_eval
 
 from rankwise.checks import positive_int
@@ -340,7 +341,8 @@ class _Task:
                 scores[qid] = _top_of_dict(condensed, self.cut) if len(condensed) > self.cut else condensed
         else:
             limits = [x for x in (self.depth, self.cut) if x is not None]
-            scores = _to_scores(self.rankings, qids, min(limits) if limits else None)
+            graded = self.judged if {m.split(".")[0] for m in self.measures} <= _BLIND_AFTER_LAST_GRADED else None
+            scores = _to_scores(self.rankings, qids, min(limits) if limits else None, graded)
         for qid in missing:  # trec_eval -c: a judged query without ranking gets a placeholder ranking
             scores[qid] = {_MISSING_QUERY_DOC: 1.0}
         if not scores:
@@ -501,20 +503,47 @@ def _warn(message: str) -> None:
     warnings.warn(message, EvaluationWarning, stacklevel=4)
 
 
-def _to_scores(rankings, qids: Sequence[str], limit: int | None) -> dict[str, dict[str, float]]:
-    """``{qid: {docid: score}}`` for pytrec_eval, each ranking cut at ``limit`` in trec_eval order."""
+# Measures whose value for a query does not change when the ranking loses the documents ranked after its last
+# document with a non-zero grade: they read only the ranks of graded documents, and the judgments themselves (not
+# num_ret, set_*, bpref, infAP, utility…). For these the rankings handed to pytrec_eval stop there, which on real
+# runs (relevant documents near the top of a 1,000-deep list) removes most of the work; tests/test_evaluate_metrics.py
+# checks every one of them against pytrec_eval on the whole rankings, ties and negative grades included.
+_BLIND_AFTER_LAST_GRADED = {"map", "map_cut", "gm_map", "P", "recall", "ndcg", "ndcg_cut", "recip_rank", "Rprec",
+                            "success", "num_rel", "num_rel_ret", "iprec_at_recall"}
+
+
+def _to_scores(rankings, qids: Sequence[str], limit: int | None,
+               graded: Mapping[str, Mapping[str, int]] | None = None) -> dict[str, dict[str, float]]:
+    """``{qid: {docid: score}}`` for pytrec_eval, each ranking cut at ``limit`` in trec_eval order, and with
+    ``graded`` (the judgments) after its last document with a non-zero grade (ties with it kept)."""
     out = {}
     for qid in qids:
         ranking = rankings[qid]
         if isinstance(ranking, Ranking):
-            if limit is None or len(ranking) <= limit:
-                out[qid] = dict(zip(ranking.docids, ranking.scores.tolist()))
-            else:
+            if limit is not None and len(ranking) > limit:
                 out[qid] = _top_of_ranking(ranking, limit)
+            elif graded is not None:
+                out[qid] = _through_last_graded(ranking, graded[qid])
+            else:
+                out[qid] = dict(zip(ranking.docids, ranking.scores.tolist()))
         else:
             scores = _checked_scores(qid, ranking)
             out[qid] = scores if limit is None or len(scores) <= limit else _top_of_dict(scores, limit)
     return out
+
+
+def _through_last_graded(ranking: Ranking, judged: Mapping[str, int]) -> dict[str, float]:
+    scores, docids = ranking.scores, ranking.docids
+    if len(docids) < 2 or not (scores[:-1] >= scores[1:]).all():  # not in score order: hand it over whole
+        return dict(zip(docids, scores.tolist()))
+    nonzero = {d for d, g in judged.items() if g}
+    flags = list(map(nonzero.__contains__, docids))
+    if True not in flags:  # every such measure is 0 (or read from the judgments): one document keeps the query
+        return {docids[0]: float(scores[0])}
+    last = len(flags) - 1 - flags[::-1].index(True)
+    # Every document tied with the last graded one stays: trec_eval orders ties by docid, not by our order.
+    stop = int(np.searchsorted(-scores, -scores[last], side="right"))
+    return dict(zip(docids[:stop], scores[:stop].tolist()))
 
 
 def _top_of_ranking(ranking: Ranking, limit: int) -> dict[str, float]:

@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import IO, Any
 
-from rankwise.io.files import FormatError, PathLike
+from rankwise.io.files import FormatError, PathLike, atomic_write
 from rankwise.io.jsonl import read_jsonl
 
 
@@ -80,6 +80,19 @@ def read_answers(path: PathLike) -> list[tuple[int, dict[str, Any]]]:
         seen[record["id"]] = number
         out.append((number, record))
     return out
+
+
+def sort_answers(path: PathLike, order: list[str]) -> None:
+    """Put the lines of ANSWERS in question order (``order``; ids it does not list keep their order, after it) when
+    they are not: a run whose answers arrived in another order (Ray) ends with the file a single-process run writes.
+    The file is replaced atomically."""
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    position = {qid: i for i, qid in enumerate(order)}
+    ids = [str(json.loads(line)["id"]) for line in lines]
+    keys = [(position.get(qid, len(order)), i) for i, qid in enumerate(ids)]
+    if keys != sorted(keys):
+        atomic_write(path, "".join(line for _, line in sorted(zip(keys, lines))).encode("utf-8"))
 
 
 class AnswerWriter:

@@ -15,6 +15,15 @@ those are dropped here, so a query whose terms are all stop words or unknown to 
 ranking. When more than k documents match, ties at the cut are broken as trec_eval orders them (document id
 descending), so the top k are exactly the first k of the full ranking. Each ranking carries the documents'
 texts (title + text), so a reranker can follow directly.
+
+How a search runs (Lucene's variant, the default): the queries become a sparse matrix (one row per query, one entry
+per query term, repeats kept) and one sparse product with bm25s's precomputed (term x document) score matrix gives
+every query's scores for exactly the documents that match it, summed in the same order as bm25s sums them (the same
+float32 scores, bit for bit). Each match becomes one 64-bit key, the float32 score's bits (monotonic for positive
+floats) above the document's position in docid order, so one partition and one sort of plain integers give the top
+k in trec_eval order, ties at the cut included; the document is read back from the key. Measured against bm25s's
+own retrieval in ``benchmarks/bench_bm25.py``. The other variants can score a matching document 0 or a
+non-matching one above 0; they are searched one query at a time through bm25s's scores and the postings.
 """
 from __future__ import annotations
 
@@ -26,6 +35,7 @@ from typing import Iterable, Mapping, Sequence
 
 import bm25s
 import numpy as np
+import scipy.sparse as sp
 
 from rankwise.checks import positive_int
 from rankwise.pipeline import Retriever, as_queries
@@ -42,6 +52,8 @@ DOCIDS_FILE = "docids.json"
 # slice and a decode, about 10x cheaper than parsing a JSON line (bm25s's corpus.jsonl) per retrieved hit.
 TEXTS_FILE = "texts.bin"
 OFFSETS_FILE = "text_offsets.npy"
+# Matches held at once by the sparse search (bounded from the postings' lengths): ~16 bytes each.
+MATCHES_PER_CHUNK = 1 << 24
 
 
 def check_bm25_parameters(k1: float, b: float, method: str) -> None:
@@ -82,6 +94,8 @@ class BM25Retriever(Retriever):
         self.docids: list[str] = []
         self.texts: Sequence[str] = []
         self._docid_rank = np.zeros(0, dtype=np.int64)  # position of each document in docid byte order
+        self._by_rank = np.zeros(0, dtype=np.int64)  # document index at each position of docid byte order
+        self._matrix: sp.csr_matrix | None = None  # bm25s's scores as a (term x document) matrix, built on demand
 
     def __repr__(self) -> str:
         return (
@@ -119,6 +133,8 @@ class BM25Retriever(Retriever):
         order = np.argsort(np.asarray(docids))  # ids are unique, so any sort gives the same order
         self._docid_rank = np.empty(len(docids), dtype=np.int64)
         self._docid_rank[order] = np.arange(len(docids))
+        self._by_rank = order
+        self._matrix = None
 
     # --- searching --------------------------------------------------------------------------------------------
     def search(self, queries: Sequence[Query] | Sequence[str] | Query | str, k: int = 1000) -> Run:
@@ -126,17 +142,66 @@ class BM25Retriever(Retriever):
         k = positive_int("k", k)
         bm25 = self._require_index()
         queries = as_queries(queries)
+        if self.method == "lucene" and bm25.scores["data"].dtype == np.float32 and len(self.docids) < 2**32:
+            return self._search_sparse(queries, k)
         run = Run(name=self.name)
         for q in progress(queries, desc="bm25 search", unit="q"):
             idx, scores = self._top_k(bm25, self.query_term_ids(q.text), int(k))
-            if isinstance(self._texts_by_index, np.ndarray):
-                texts = self._texts_by_index[idx].tolist()
-            else:
-                texts = [self._texts_by_index[i] for i in idx.tolist()]
             # _top_k returns unique documents in trec_eval order with finite scores: no checks needed.
-            run[q.qid] = Ranking.trusted(
-                q.qid, self._docids_by_index[idx].tolist(), np.asarray(scores, dtype=np.float64), texts
+            run[q.qid] = Ranking.trusted(q.qid, self._docids_by_index[idx].tolist(), scores, self._texts_of(idx))
+        return run
+
+    def _texts_of(self, idx: np.ndarray) -> list[str]:
+        if isinstance(self._texts_by_index, np.ndarray):
+            return self._texts_by_index[idx].tolist()
+        return [self._texts_by_index[i] for i in idx.tolist()]
+
+    def _search_sparse(self, queries: list[Query], k: int) -> Run:
+        """Lucene BM25 for many queries at once (see the module docstring): every score is > 0, so the documents
+        in a query's row of the sparse product are exactly those that contain one of its terms."""
+        bm25 = self._bm25
+        if self._matrix is None:
+            scores = bm25.scores
+            indices = scores["indices"]
+            self._matrix = sp.csr_matrix(
+                (scores["data"], indices, np.asarray(scores["indptr"]).astype(indices.dtype, copy=False)),
+                shape=(len(scores["indptr"]) - 1, scores["num_docs"]),
             )
+        matrix, postings = self._matrix, np.diff(self._matrix.indptr)
+        terms = [self.query_term_ids(q.text) for q in queries]
+        run = Run(name=self.name)
+        bar = progress(range(len(queries)), desc="bm25 search", unit="q") if progress_enabled() else None
+        start = 0
+        while start < len(queries):
+            # As many queries as keep the matches held at once under MATCHES_PER_CHUNK (at least one).
+            end, held = start + 1, int(postings[terms[start]].sum())
+            while end < len(queries) and held + (more := int(postings[terms[end]].sum())) <= MATCHES_PER_CHUNK:
+                held += more
+                end += 1
+            chunk = terms[start:end]
+            indptr = np.zeros(len(chunk) + 1, dtype=np.int64)
+            np.cumsum([len(t) for t in chunk], out=indptr[1:])
+            columns = np.fromiter((i for t in chunk for i in t), dtype=matrix.indices.dtype, count=indptr[-1])
+            found = sp.csr_matrix((np.ones(len(columns), dtype=matrix.dtype), columns, indptr),
+                                  shape=(len(chunk), matrix.shape[0])) @ matrix
+            # One key per match: the float32 score's bits (order-preserving for scores > 0) above the document's
+            # position in docid order, so larger keys come first in trec_eval order and no two keys are equal.
+            keys = found.data.astype(np.float32, copy=False).view(np.uint32).astype(np.uint64) << np.uint64(32)
+            keys |= self._docid_rank.astype(np.uint64)[found.indices]
+            bounds = found.indptr.tolist()
+            for n, q in enumerate(queries[start:end]):
+                key = keys[bounds[n]:bounds[n + 1]]
+                if len(key) > k:
+                    key = np.partition(key, len(key) - k)[len(key) - k:]
+                key = np.sort(key)[::-1]
+                idx = self._by_rank[(key & np.uint64(0xFFFFFFFF)).astype(np.intp)]
+                scores = (key >> np.uint64(32)).astype(np.uint32).view(np.float32).astype(np.float64)
+                run[q.qid] = Ranking.trusted(q.qid, self._docids_by_index[idx].tolist(), scores, self._texts_of(idx))
+            if bar is not None:
+                bar.update(end - start)
+            start = end
+        if bar is not None:
+            bar.close()
         return run
 
     def get_scores(self, text: str) -> np.ndarray:

@@ -26,6 +26,8 @@ a CPU is faster than one multi-threaded call (see benchmarks/bench_dense.py), so
 """
 from __future__ import annotations
 
+import functools
+
 import json
 import re
 import warnings
@@ -252,6 +254,12 @@ class Encoder:
         """What :func:`load_encoder` needs to rebuild this encoder (saved with an index)."""
         return {"model": self.name, "backend": self.backend, "settings": asdict(self.settings),
                 "batch_size": self.batch_size}
+
+    def __reduce_ex__(self, protocol):
+        # Pickles as its settings (another process, a Ray actor, loads its own copy of the model), not its session.
+        config = self.config()
+        return functools.partial(load_encoder, config["model"], backend=config["backend"],
+                                 settings=config["settings"], batch_size=config["batch_size"]), ()
 
 
 class _TokenizedEncoder(Encoder):

@@ -35,6 +35,8 @@ Scripts such as Thai, which also lack spaces, are not segmented.
 """
 from __future__ import annotations
 
+import functools
+
 import re
 import unicodedata
 from typing import Iterable, Sequence
@@ -182,6 +184,9 @@ class Tokenizer:
     def from_config(cls, config: dict) -> "Tokenizer":
         # Indexes saved before the "cjk" setting existed were built with bigrams only: keep reading them that way.
         return cls(**{"cjk": "bigram", **config})
+
+    def __reduce__(self):  # the stemmer is a C object: another process (a Ray actor) rebuilds it from the settings
+        return functools.partial(Tokenizer, **self.config()), ()
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if not isinstance(v, list))

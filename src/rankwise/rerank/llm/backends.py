@@ -17,6 +17,7 @@ turn into cost records. Engines: :class:`rankwise.rerank.llm.local.LocalLLM` (tr
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -213,6 +214,16 @@ class LLM:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
+
+    # An engine that loads a model or opens connections pickles as the call that built it (``_built_by``, set by
+    # its constructor): another process — a Ray actor — then loads its own copy instead of receiving weights.
+    _built_by: tuple | None = None
+
+    def __reduce_ex__(self, protocol):
+        if self._built_by is None:
+            return super().__reduce_ex__(protocol)
+        cls, args, kwargs = self._built_by
+        return functools.partial(cls, *args, **kwargs), ()
 
 
 def logsumexp(values: Sequence[float]) -> float:

@@ -88,6 +88,10 @@ class HttpLLM(LLM):
     def __init__(self, url: str, *, model: str | None = None, concurrency: int = 4, timeout: float = 120.0,
                  retries: int = 3, backoff: float = 0.5, api_key: str | None = None, tokenizer: Any = None,
                  context_length: int | None = None, top_logprobs: int = 20, connect_timeout: float = 5.0):
+        self._built_by = (HttpLLM, (url,), dict(
+            model=model, concurrency=concurrency, timeout=timeout, retries=retries, backoff=backoff, api_key=api_key,
+            tokenizer=tokenizer, context_length=context_length, top_logprobs=top_logprobs,
+            connect_timeout=connect_timeout))
         self.url = base_url(url)
         if concurrency < 1 or retries < 0 or timeout <= 0:
             raise ValueError(f"need concurrency >= 1, retries >= 0 and timeout > 0; got {concurrency}, {retries}, "

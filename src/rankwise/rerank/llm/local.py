@@ -104,6 +104,9 @@ class LocalLLM(LLM):
     def __init__(self, model: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | None = None,
                  batch_size: int = 8, prefix_reuse: bool = True, min_prefix_tokens: int = 16,
                  context_length: int | None = None):
+        self._built_by = (LocalLLM, (model,), dict(device=device, dtype=dtype, batch_size=batch_size,
+                                                    prefix_reuse=prefix_reuse, min_prefix_tokens=min_prefix_tokens,
+                                                    context_length=context_length))
         torch = require("torch", "llm", "a local LLM")
         transformers = require("transformers", "llm", "a local LLM")
         self.torch = torch
