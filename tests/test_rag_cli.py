@@ -127,3 +127,59 @@ def test_a_malformed_answers_file_is_an_error_naming_the_line(tmp_path, capsys):
     path.write_text('{"id": "q01", "answer": "x"}\n{"id": "q02"}\n', encoding="utf-8")
     code, _, err = run_cli(capsys, "evaluate-answers", path, "demo")
     assert code == 2 and f"{path}:2: missing field 'answer'" in err
+
+
+def test_rag_killed_again_and_again_resumes_to_the_answers_of_an_uninterrupted_run(server, tmp_path):
+    """SIGKILL at random points (after a random number of answers, or a random delay), sometimes with the last line
+    torn as a crash mid-write leaves it; the same command continues each time, and the final file holds the answers
+    of an uninterrupted run (all but the timings), once each, in question order."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def lines(path):
+        return path.read_bytes().count(b"\n") if path.exists() else 0
+
+    def answers(path):
+        out = []
+        for _, record in read_answers(path):
+            del record["seconds"], record["llm"]["seconds"]
+            out.append(record)
+        return out
+
+    command = ["rag", "demo", "--llm", server.url, "--reranker", "cross-encoder", "--limit", "6", "--top-k", "6",
+               "--contexts", "2", "--max-new-tokens", "8"]
+    assert main(command + ["-o", str(tmp_path / "reference.jsonl")]) == 0
+    out, rng = tmp_path / "resumed.jsonl", random.Random(3)
+    env = {**os.environ, "RANKWISE_PROGRESS": "0"}
+    torn = mid_run = 0
+    for _ in range(4):
+        target = rng.randint(lines(out) + 1, 5) if lines(out) < 5 and rng.random() < 0.7 else None
+        delay = rng.uniform(0.5, 4.0)
+        process = subprocess.Popen([sys.executable, "-m", "rankwise", *command, "-o", str(out)], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        start = time.monotonic()
+        while process.poll() is None and time.monotonic() - start < 120:
+            if (lines(out) >= target) if target is not None else (time.monotonic() - start > delay):
+                break
+            time.sleep(0.005)
+        if process.poll() is not None:  # finished first: start the next round afresh
+            assert process.returncode == 0
+            out.unlink()
+            continue
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        mid_run += 0 < lines(out) < 6
+        if lines(out) and (not torn or rng.random() < 0.5):
+            data = out.read_bytes()
+            last = data.rstrip(b"\n").rfind(b"\n") + 1
+            out.write_bytes(data[: rng.randint(last + 1, len(data) - 1)])
+            torn += 1
+    final = subprocess.run([sys.executable, "-m", "rankwise", *command, "-o", str(out)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    assert answers(out) == answers(tmp_path / "reference.jsonl")
+    assert mid_run >= 1 and torn >= 1, (mid_run, torn)
