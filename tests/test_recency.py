@@ -191,3 +191,11 @@ def test_cli(tmp_path, capsys):
         {"qid": "q1", "docid": "a", "content": "x", "score": 1.0, "rank": 1}]}]), encoding="utf-8")
     assert main(["rerank", str(json_candidates), "--reranker", "recency", "-o", str(out)]) == 2
     assert "needs document dates: pass --dataset" in capsys.readouterr().err
+    # --model is the relevance reranker's model
+    base = ["rerank", str(tmp_path / "bm25.run"), "--dataset", str(folder), "--reranker", "recency", "-o", str(out)]
+    assert main(base + ["--relevance", "cross-encoder", "--model", "no/such-model"]) == 2
+    assert "no/such-model" in capsys.readouterr().err
+    assert main(base + ["--relevance", "cross-encoder", "--model", "cross-encoder/ms-marco-MiniLM-L-12-v2"]) == 0
+    assert "f" not in read_run(out)["q1"].docids
+    assert main(base + ["--relevance", "none", "--model", "x"]) == 2
+    assert "--relevance is 'none'" in capsys.readouterr().err

@@ -239,11 +239,17 @@ def recency_options(args) -> dict:
     if not args.dataset:
         raise ValueError("--reranker recency needs document dates: pass --dataset DATASET_DIR (a BEIR folder whose "
                          "corpus.jsonl has 'date' or 'timestamp' fields and whose queries.jsonl dates the questions)")
-    relevance = args.relevance
-    if relevance.startswith("llm:"):
-        from rankwise.rerank import get_reranker
+    from rankwise.rerank import get_reranker
 
-        relevance = get_reranker(relevance, **llm_options(args))
+    relevance = args.relevance
+    model = {"model": args.model} if args.model is not None else {}
+    if model and relevance == "none":
+        raise ValueError("--model names the model of the relevance reranker, and --relevance is 'none'; name one "
+                         "(e.g. --relevance cross-encoder --model NAME_OR_PATH)")
+    if relevance.startswith("llm:"):
+        relevance = get_reranker(relevance, **llm_options(args), **model)
+    elif model:
+        relevance = get_reranker(relevance, **model)
     return dict(relevance=relevance, documents=read_beir(args.dataset, None).corpus, weight=args.recency_weight,
                 decay=args.decay, half_life_days=args.half_life, horizon_days=args.horizon, undated=args.undated)
 

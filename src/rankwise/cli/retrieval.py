@@ -67,7 +67,7 @@ def register(sub) -> None:
                         "family is read from its config (cross-encoder/ms-marco-MiniLM-L-12-v2, BAAI/bge-reranker-base)")
     p.add_argument("--model", metavar="NAME_OR_PATH",
                    help="the model of a cross-encoder, colbert, monot5 or rankt5 reranker (hub name, kit name, or a "
-                         "folder, e.g. one `rankwise train` wrote)")
+                         "folder, e.g. one `rankwise train` wrote); with --reranker recency, of its --relevance reranker")
     p.add_argument("--dataset", metavar="DATASET_DIR", help="BEIR folder giving query and document texts for a TREC run")
     p.add_argument("--split", default="test", help="qrels split whose queries to rerank (default: test)")
     p.add_argument("--top-k", type=int, default=100, help="rerank each query's top-k candidates (default: 100)")
@@ -236,7 +236,7 @@ def cmd_rerank(args) -> int:
     options = llm_options(args) if args.reranker.startswith("llm:") else {}
     if args.reranker == "recency":
         options = recency_options(args)
-    if args.model is not None:
+    if args.model is not None and args.reranker != "recency":  # recency: the model of its relevance reranker
         options["model"] = args.model
     endpoints = [u.strip() for u in (options.get("llm") or "").split(",") if u.strip()]
     if len(endpoints) > 1:  # a pool of OpenAI-compatible endpoints serving the same model
