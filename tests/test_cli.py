@@ -154,6 +154,9 @@ def test_fuse_rrf_of_two_small_runs(tmp_path, capsys):
     fused = read_run(tmp_path / "f.run")["q"]
     assert code == 0 and fused.docids == ["d2", "d1", "d3"]
     assert fused.scores.tolist() == pytest.approx([1 / 62 + 1 / 61, 1 / 61, 1 / 62], abs=1e-12)
+    from rankwise.io.runinfo import read_run_info  # the settings sidecar, as every written run has
+    info = read_run_info(tmp_path / "f.run")
+    assert info["command"][:2] == ["rankwise", "fuse"] and info["setting"]["method"] == "rrf"
 
 
 def test_rm3_needs_bm25(tmp_path, capsys):

@@ -626,8 +626,10 @@ def fuse_files(
     keep_train_queries: bool = False,
     run_tag: str | None = None,
     log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+    info: dict | None = None,
 ) -> tuple[Run, FusionSetting]:
     """Fuse TREC run files into ``output`` (what ``rankwise fuse`` does); returns the fused run and the setting.
+    With ``info`` (the command and its options) the run's settings sidecar is written too, with the setting used.
 
     Three ways to get the setting: given (``weights``, ``rrf_k``, ``norm``), learned on ``train_qrels`` (optionally
     only on the ids in ``train_queries``), or loaded from a saved ``setting`` JSON. A learned setting is logged
@@ -674,7 +676,7 @@ def fuse_files(
     qids = [q for q in _query_ids(list(runs.values()), None) if keep_train_queries or q not in train_ids]
     left_out = len(_query_ids(list(runs.values()), None)) - len(qids)
     fused = chosen.apply(runs, top=top, queries=qids, name=run_tag or f"fuse-{chosen.method}")
-    write_run(fused, output)
+    write_run(fused, output, info=None if info is None else {**info, "setting": chosen.to_dict()})
     note = f"; {left_out} training queries left out (--keep-train-queries keeps them)" if left_out else ""
     log(f"wrote {len(fused)} queries to {output}{note}")
     return fused, chosen

@@ -282,7 +282,7 @@ def cmd_fuse(args) -> int:
                depth=args.depth, top=args.top, train_qrels=args.train_qrels, train_queries=args.train_queries,
                metric=args.metric, setting=args.setting, save_setting=args.save_setting,
                keep_train_queries=args.keep_train_queries, relevance_level=args.relevance_level,
-               weight_step=args.weight_step)
+               weight_step=args.weight_step, info=run_info(args))
     return 0
 
 
