@@ -149,6 +149,7 @@ class RAG(Stage):
         from rankwise.distributed import RayOptions
         from rankwise.distributed.ray_runner import run_on_ray
         from rankwise.distributed.units import merge_costs
+
         task = AnswerTask(self)
         units = [(f"rag/{start}", pending[start:start + unit_size]) for start in range(0, len(pending), unit_size)]
 
@@ -197,10 +198,9 @@ class AnswerTask:
             rag.decomposer.costs.clear()
             rag.decomposer.unusable = 0
         answers = [rag.answer(q).to_dict() for q in questions]
-        counts = {"failures": rag.generator.failures,
-                  "unusable": rag.decomposer.unusable if rag.decomposer is not None else 0}
-        return answers, cost_state(rag.generator.costs), cost_state(rag.decomposer.costs if rag.decomposer else None), \
-            counts
+        decomposer = rag.decomposer
+        counts = {"failures": rag.generator.failures, "unusable": decomposer.unusable if decomposer else 0}
+        return answers, cost_state(rag.generator.costs), cost_state(decomposer.costs if decomposer else None), counts
 
     def dump(self, result):
         answers, generator_costs, decomposer_costs, counts = result
