@@ -241,7 +241,8 @@ def main() -> None:
                + f"; nDCG@10 {quality:.4f}", base / flash,
                "≥ 60% of the peak, ≥ ×3.5 FlashRank, nDCG@10 ≥ 0.72",
                bool(share and share >= 0.6 and base / flash >= 3.5 and quality >= 0.72),
-               "python benchmarks/bench_cross_encoder.py" + (f" --queries {args.queries}" if args.queries != 43 else ""))
+               "python benchmarks/bench_cross_encoder.py" + (f" --queries {args.queries}" if args.queries != 43 else "")
+               + (f" --skip {' '.join(args.skip)}" if args.skip else ""))
 
     if args.study:
         study(found, pairs, lengths, args.max_length, cores, fp32, work)

@@ -145,7 +145,7 @@ def batching(batched_llm, single_llm, queries, run) -> None:
     worst = min(ratios, key=lambda r: r[1])
     record("LLM pointwise / PRP all pairs, SmolLM2 local", "; ".join(
         f"{label}: {rate['batched']:.1f} vs {rate['one per pass']:.1f} calls/s (×{ratio:.2f}), "
-        f"{'same rankings' if same else 'RANKINGS DIFFER'}, max |Δscore| {diff:.0e}"
+        f"{'same rankings' if same else 'RANKINGS DIFFER'}, largest score difference {diff:.0e}"
         for label, ratio, same, diff, rate in ratios), worst[1],
         "≥ ×1.5 calls/s at equal scores", all(r[1] >= 1.5 and r[2] for r in ratios),
         f"python benchmarks/bench_llm.py --only batching --queries {len(queries)}")
