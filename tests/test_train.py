@@ -181,6 +181,44 @@ def test_each_bi_encoder_loss_lowers_its_loss_and_learns_the_easy_ranking(loss, 
         assert set(ranking.docids) == relevant
 
 
+def test_a_bi_encoder_export_is_the_graph_the_dense_path_runs(data, bi_base, tmp_path):
+    import shutil
+
+    import onnx
+
+    from rankwise.retrieve import DenseRetriever
+    from rankwise.retrieve.encoders import load_encoder
+    from rankwise.train.folder import export_onnx_int8
+    from rankwise.types import Document
+
+    out = tmp_path / "bi"
+    train_bi_encoder(data, out, base=bi_base, loss="mnrl", max_steps=30, onnx=True, **FAST)
+    graph = out / "onnx" / "model.onnx"
+    assert {"MatMulInteger", "DynamicQuantizeLinear"} <= {n.op_type for n in onnx.load(str(graph)).graph.node}
+    from rankwise.train.folder import read_record
+
+    assert read_record(out)["onnx"]["file"] == "onnx/model.onnx"
+    # auto picks the graph (as the cross-encoder does); torch keeps the fp32 weights
+    assert load_encoder(out).backend == "onnx" and load_encoder(out, backend="torch").backend == "torch"
+    dense = DenseRetriever(out).index([Document(f"h{i}", t) for i, t in enumerate(HELD_OUT_DOCS)])
+    relevant = {f"h{i}" for i in np.flatnonzero(HELD_OUT_LABELS)}
+    for ranking in dense.search(HELD_OUT_QUERIES, k=len(relevant)).values():
+        assert set(ranking.docids) == relevant  # the int8 graph keeps what was learned
+    int8 = load_encoder(out).encode_documents(HELD_OUT_DOCS)
+    fp32 = load_encoder(out, backend="torch").encode_documents(HELD_OUT_DOCS)
+    assert np.min(np.sum(int8 * fp32, axis=1)) > 0.95  # normalised: cosine, up to quantisation noise
+
+    # Unquantised, the graph is the same function as the weights: pooling and normalisation come from the folder.
+    plain = tmp_path / "plain"
+    shutil.copytree(out, plain)
+    shutil.rmtree(plain / "onnx")
+    export_onnx_int8(plain, quantize=False)
+    for texts in (HELD_OUT_DOCS, HELD_OUT_QUERIES):
+        graph_vectors = load_encoder(plain).encode_documents(texts)
+        np.testing.assert_allclose(graph_vectors, load_encoder(plain, backend="torch").encode_documents(texts),
+                                   atol=1e-5)
+
+
 # --- curriculum -----------------------------------------------------------------------------------------------------
 def query_with(ranks_and_scores, positives=1, teacher=None):
     cands = [Candidate(f"d{i}", f"text {i}", rank, score, grade=1 if i < positives else 0,

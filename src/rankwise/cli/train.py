@@ -23,6 +23,9 @@ def register(sub) -> None:
             losses=["mnrl", "margin-mse"], default_loss="mnrl", default_lr=2e-5)
     bi.add_argument("--scale", type=float, default=20.0,
                     help="factor on the student's inner products (MNRL's temperature; Margin-MSE's scale; default 20)")
+    bi.add_argument("--onnx", action="store_true",
+                    help="also export the trained model to int8 ONNX (MODEL_DIR/onnx/model.onnx), which the dense "
+                         "path then runs")
     bi.set_defaults(func=cmd_train, student="bi-encoder")
 
     dq = train_sub.add_parser("duqgen", help="generate synthetic training queries (DUQGen: cluster, sample, LLM, "
@@ -48,8 +51,9 @@ def register(sub) -> None:
     dq.add_argument("--seed", type=int, default=420, help="k-means and sampling seed (default: 420, DUQGen's)")
     dq.set_defaults(func=cmd_duqgen)
 
-    ex = train_sub.add_parser("export-onnx", help="export a cross-encoder folder to int8 ONNX (MODEL_DIR/onnx/)")
-    ex.add_argument("model", metavar="MODEL_DIR", help="a cross-encoder folder with transformers weights")
+    ex = train_sub.add_parser("export-onnx", help="export a cross-encoder or bi-encoder folder to int8 ONNX "
+                                                  "(MODEL_DIR/onnx/)")
+    ex.add_argument("model", metavar="MODEL_DIR", help="a cross-encoder or bi-encoder folder with transformers weights")
     ex.add_argument("--fp32", action="store_true", help="export without quantising")
     ex.set_defaults(func=cmd_export)
 
@@ -125,7 +129,7 @@ def cmd_train(args) -> int:
     if args.student == "cross-encoder":
         result = train_cross_encoder(args.dataset, args.output, onnx=args.onnx, **options)
     else:
-        result = train_bi_encoder(args.dataset, args.output, scale=args.scale, **options)
+        result = train_bi_encoder(args.dataset, args.output, scale=args.scale, onnx=args.onnx, **options)
     t = result.record["training"]
     print(f"trained {result.output}: {t['steps']} steps, {t['examples_per_second']} examples/s; "
           f"record in {result.output}/rankwise_training.json", file=sys.stderr)

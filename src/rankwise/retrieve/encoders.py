@@ -13,6 +13,10 @@ Three backends, one interface (:class:`Encoder`):
 - ``"sentence-transformers"`` — the sentence-transformers library itself, used for folders whose pipeline holds
   modules the two above do not reproduce (Dense projections, prompt-excluding pooling, ...).
 
+``backend="auto"`` takes an ONNX graph (``model.onnx`` or ``onnx/model.onnx``) when the folder has one and
+onnxruntime is installed, as the cross-encoder does (``rankwise train bi-encoder --onnx`` writes one beside the fp32
+weights), else the transformers weights.
+
 Settings (:class:`EncoderSettings`) come, highest precedence first, from: the arguments of :func:`load_encoder`; the
 model folder's sentence-transformers files (``modules.json``, ``1_Pooling/config.json``, ``sentence_bert_config.json``,
 ``config_sentence_transformers.json`` prompts and similarity); the table :data:`KNOWN_MODELS` for folders that lack
@@ -27,7 +31,7 @@ a CPU is faster than one multi-threaded call (see benchmarks/bench_dense.py), so
 from __future__ import annotations
 
 import functools
-
+import importlib.util
 import json
 import re
 import warnings
@@ -483,10 +487,10 @@ def load_encoder(
     if backend == "auto":
         if config.unsupported:
             backend = "sentence-transformers"
+        elif onnx_file is not None and (importlib.util.find_spec("onnxruntime") is not None or not has_weights):
+            backend = "onnx"  # a graph beside the weights (e.g. `rankwise train bi-encoder --onnx`) is the fast path
         elif has_weights:
             backend = "torch"
-        elif onnx_file is not None:
-            backend = "onnx"
         else:
             raise ValueError(f"{resolved.path} holds no model weights rankwise can run (no .onnx file, no "
                              "model.safetensors / pytorch_model.bin)")

@@ -1,5 +1,5 @@
 """Model folders: the base a training starts from, the trained folder (written atomically, with a record of how it
-was made), and its int8 ONNX export for the fast cross-encoder path.
+was made), and its int8 ONNX export for the fast ONNX paths.
 
 **Base models.** A name resolves as everywhere in rankwise (:func:`rankwise.models.resolve`: local folder, offline
 kit, Hugging Face hub). A folder with transformers weights is used as it is. An ONNX-only model — the kit's int8
@@ -15,11 +15,13 @@ and renamed into place when complete, so a folder at the target path is never ha
 records the training settings, a hash of the training rows, the base model (name, where it came from, SHA-256 of
 its weights), the rankwise, sentence-transformers, transformers and torch versions, and the measured time and rate.
 
-**ONNX export** (:func:`export_onnx_int8`): the fp32 cross-encoder is exported with ``torch.onnx.export`` (opset 14,
+**ONNX export** (:func:`export_onnx_int8`): the fp32 cross-encoder (or bi-encoder) is exported with ``torch.onnx.export`` (opset 14,
 dynamic batch and sequence axes) and quantised with ``onnxruntime.quantization.quantize_dynamic`` (int8 weights,
 activations quantised at run time) into ``DIR/onnx/model.onnx`` — the same kind of graph as the kit's cross-encoder,
 which :class:`rankwise.rerank.cross_encoder.CrossEncoderReranker` then runs on its deterministic fast path
-(``backend="auto"`` picks the graph; ``backend="torch"`` keeps the fp32 weights).
+(``backend="auto"`` picks the graph; ``backend="torch"`` keeps the fp32 weights). A bi-encoder's graph puts out the
+token states, which :class:`rankwise.retrieve.encoders.OnnxEncoder` pools as the folder's pooling module says; the
+dense path, too, prefers the graph when onnxruntime is installed.
 """
 from __future__ import annotations
 
@@ -245,40 +247,51 @@ def versions() -> dict:
 
 # --- ONNX export ----------------------------------------------------------------------------------------------------
 def export_onnx_int8(folder: str | os.PathLike, *, quantize: bool = True, opset: int = 14) -> Path:
-    """Export a cross-encoder folder's fp32 weights to ``folder/onnx/model.onnx``, dynamically quantised to int8
-    (module docs); returns the graph's path. The graph is written under a temporary name and renamed."""
+    """Export a trained folder's fp32 weights to ``folder/onnx/model.onnx``, dynamically quantised to int8 (module
+    docs); returns the graph's path. A cross-encoder (a sequence classifier) becomes a graph with ``logits`` out; a
+    bi-encoder (a sentence-transformers folder or a plain encoder) a graph with ``last_hidden_state`` out, pooled by
+    the dense encoder as the folder's pooling module says. Written under a temporary name and renamed."""
     torch = require("torch", "train", "exporting to ONNX")
     transformers = require("transformers", "train", "exporting to ONNX")
     require("onnx", "train", "exporting to ONNX")
-    folder = Path(folder)
-    # Eager attention: plain MatMul/Softmax operators, the layout of the kit's graph (and what the tracer follows).
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=torch.float32,
-                                                                           attn_implementation="eager")
-    model.eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
-    sample = tokenizer(["what is a query"], ["a passage that answers it"], return_tensors="pt")
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
-    import inspect
+    from rankwise.retrieve.encoders import read_folder_config
 
-    order = [p for p in inspect.signature(model.forward).parameters][: len(names)]
-    if order != names:  # the graph's inputs are passed by position
-        raise ValueError(f"{folder}: the model's forward takes {order} first, not {names}; it cannot be exported here")
+    folder = Path(folder)
+    weights = read_folder_config(folder).transformer_path
+    cross = any(k.endswith("ForSequenceClassification") for k in _architectures(weights))
+    # Eager attention: plain MatMul/Softmax operators, the layout of the kit's graphs (and what the tracer follows).
+    auto = transformers.AutoModelForSequenceClassification if cross else transformers.AutoModel
+    model = auto.from_pretrained(str(weights), dtype=torch.float32, attn_implementation="eager")
+    model.eval()
+    model.config.return_dict = False  # plain tuples out: (logits,) or (last_hidden_state, pooler_output)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(weights))
+    sample = tokenizer(["what is a query"], ["a passage that answers it"], return_tensors="pt") if cross \
+        else tokenizer(["a passage to represent"], return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+    inputs = tuple(sample[n] for n in names)
+    by_name = model.forward  # the tracer passes inputs by position; forward's order and decorators differ by model
+    model.forward = lambda *args: by_name(**dict(zip(names, args)))
+    with torch.no_grad():
+        produced = len(model(*inputs))
+    # (logits,) or (last_hidden_state[, pooler_output]): the dense encoder reads last_hidden_state by name
+    outputs = ["logits"] if cross else ["last_hidden_state", "pooler_output"][:produced]
+
     out_dir = folder / "onnx"
     out_dir.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export-") as tmp:
         fp32 = Path(tmp) / "model_fp32.onnx"
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
-        axes["logits"] = {0: "batch"}
-
-        model.config.return_dict = False  # a plain tuple out: (logits,)
+        axes[outputs[0]] = {0: "batch"} if cross else {0: "batch", 1: "sequence"}
+        if len(outputs) > 1:
+            axes[outputs[1]] = {0: "batch"}
         with torch.no_grad(), warnings.catch_warnings():
             # The TorchScript exporter (dynamo=False) needs no onnxscript; its deprecation notice and the tracer's
             # notes on shape-dependent Python branches of transformers' mask code are not for users.
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.filterwarnings("ignore", message="Exporting aten::index operator")
-            torch.onnx.export(model, tuple(sample[n] for n in names), str(fp32), input_names=names,
-                              output_names=["logits"], dynamic_axes=axes, opset_version=opset, dynamo=False)
+            torch.onnx.export(model, inputs, str(fp32), input_names=names, output_names=outputs, dynamic_axes=axes,
+                              opset_version=opset, dynamo=False)
         target = Path(tmp) / "model.onnx"
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -287,6 +300,10 @@ def export_onnx_int8(folder: str | os.PathLike, *, quantize: bool = True, opset:
         else:
             os.replace(fp32, target)
         os.replace(target, out_dir / "model.onnx")
+    if not cross and weights != folder:  # the dense encoder reads tokenizer.json beside the graph or one level up
+        for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+            if (weights / name).is_file() and not (folder / name).is_file():
+                shutil.copy2(weights / name, folder / name)
     return out_dir / "model.onnx"
 
 

@@ -316,8 +316,6 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
         model.save_pretrained(str(staged), create_model_card=False)
         onnx_file = None
         if onnx:
-            if student != "cross-encoder":
-                raise ValueError("the int8 ONNX export is for cross-encoders (the fast reranking path)")
             log("exporting int8 ONNX")
             onnx_file = export_onnx_int8(staged)
         record = {
@@ -406,13 +404,13 @@ def train_cross_encoder(dataset, output, *, base=DEFAULT_CROSS_ENCODER, loss: st
 
 
 def train_bi_encoder(dataset, output, *, base=DEFAULT_BI_ENCODER, loss: str = "mnrl", learning_rate: float = 2e-5,
-                     scale: float = 20.0, **options) -> TrainingResult:
+                     scale: float = 20.0, onnx: bool = False, **options) -> TrainingResult:
     """Fine-tune a bi-encoder (dense retriever) — same options as :func:`train_cross_encoder`, with ``loss`` mnrl |
     margin-mse and ``scale`` (the factor on its inner products, :mod:`rankwise.train.losses`)."""
     unknown = set(options) - set(_COMMON_DEFAULTS)
     if unknown:
         raise TypeError(f"train_bi_encoder() got unknown option(s): {', '.join(sorted(unknown))}")
-    return _train("bi-encoder", dataset, output, base=base, loss=loss, learning_rate=learning_rate, onnx=False,
+    return _train("bi-encoder", dataset, output, base=base, loss=loss, learning_rate=learning_rate, onnx=onnx,
                   scale=scale, **{**_COMMON_DEFAULTS, **options})
 
 
