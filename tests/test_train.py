@@ -248,6 +248,27 @@ def test_curriculum_difficulties_are_the_papers_heuristics():
     assert cl.group_difficulty(0.5, [1.0, 0.25, 0.0]) == pytest.approx((0.5 - 1.0 + 1) / 2 + 1e-8, abs=0)
 
 
+def test_the_kde_heuristic_is_the_cdf_of_a_gaussian_kde_of_the_querys_scores():
+    from math import erf, sqrt
+
+    q = query_with([(2, 8.0), (1, 10.0), (4, 5.0), (None, None)])
+    q.run_scores = (10.0, 8.0, 5.0, 1.0, 0.0)  # the query's retrieved top depth
+    pos, n1, n2, n3 = [*q.positives, *q.negatives]
+    # Scott's rule: kernel std = sample std (ddof 1) x n^(-1/5); the value is the mixture's CDF at the score
+    scores = np.array(q.run_scores)
+    h = scores.std(ddof=1) * len(scores) ** -0.2
+
+    def cdf(x):
+        return float(np.mean([0.5 * (1 + erf((x - s) / (h * sqrt(2)))) for s in scores]))
+
+    values = [cl.document_value(c, q, "kde") for c in (pos, n1, n2)]
+    assert values == pytest.approx([cdf(8.0), cdf(10.0), cdf(5.0)], abs=1e-9)
+    assert values[0] != pytest.approx(0.8, abs=0.01)  # not the min-max normalised score (normscore)
+    assert cl.document_value(n3, q, "kde") == 0.0  # not retrieved
+    q.run_scores = (3.0, 3.0, 3.0)
+    assert cl.document_value(pos, q, "kde") == 1.0  # no spread: every document looks as relevant as the best
+
+
 def test_curriculum_weight_moves_linearly_to_one_at_the_end():
     assert cl.curriculum_weight(0.2, 0, 20) == pytest.approx(0.2)
     assert cl.curriculum_weight(0.2, 5, 20) == pytest.approx(0.2 * 0.75 + 0.25)
@@ -265,6 +286,10 @@ def test_rows_carry_each_examples_difficulty():
     rows, _ = build_rows(training, "lambda", "cross-encoder", 2, curriculum="reciprank")
     assert len(rows) == 1 and rows[0]["labels"] == [1.0, 0.0, 0.0]
     assert rows[0]["difficulty"] == pytest.approx(min((0.5 - 1.0 + 1) / 2, (0.5 - 0.25 + 1) / 2) + 1e-8, abs=0)
+    rows, _ = build_rows(training, "bce", "cross-encoder", 2, curriculum="kde")
+    pos, n1, n2 = [*q.positives, *q.negatives]
+    v = [cl.document_value(c, q, "kde") for c in (pos, n1, n2)]
+    assert [r["difficulty"] for r in rows] == pytest.approx([v[0], 1 - v[1], 1 - v[2]], abs=1e-7)
     rows, _ = build_rows(training, "bce", "cross-encoder", 2)
     assert all("difficulty" not in r for r in rows)
 

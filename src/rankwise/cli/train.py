@@ -82,8 +82,8 @@ def _common(p: argparse.ArgumentParser, *, default_base: str, losses: list[str],
                    help="false-negative guard: drop a candidate the teacher scores above the positive minus this "
                         "(default: 0)")
     p.add_argument("--curriculum", nargs="?", const=True, default=None, metavar="HEURISTIC",
-                   choices=[True, "reciprank", "normscore", "teacher"],
-                   help="weight examples easy to hard (MacAvaney et al. 2020): reciprank, normscore or teacher "
+                   choices=[True, "reciprank", "normscore", "kde", "teacher"],
+                   help="weight examples easy to hard (MacAvaney et al. 2020): reciprank, normscore, kde or teacher "
                         "(default heuristic: teacher when there is one, else reciprank)")
     p.add_argument("--curriculum-end", type=int, default=20, help="iterations until all weights are 1 (default: 20)")
     p.add_argument("--batches-per-iteration", type=int, default=32,

@@ -17,13 +17,19 @@ Heuristics (a document's value ``v`` in [0, 1], high = looks relevant):
   reciprocal-rank heuristic;
 - ``normscore``: the first-stage score min-max normalised over the query's retrieved top ``depth`` — the paper's
   normalised-score heuristic;
+- ``kde``: the first-stage score's place in the query's score distribution: the cumulative distribution function
+  at the score of a Gaussian kernel density estimate fitted to the query's retrieved top ``depth`` scores
+  (``scipy.stats.gaussian_kde``, Scott's bandwidth) — the paper's KDE heuristic, as the released code computes it
+  (``kde_cdf_from_run``);
 - ``teacher``: the same normalisation over the *teacher's* scores of the query's scored pool (positives and
   candidate negatives): the teacher's own estimate of how clearly the document is (ir)relevant.
 
 Pointwise examples (one pair): ``D = v`` for a positive, ``1 - v`` for a negative. Pairwise and listwise examples
 (a positive and ``n`` negatives): ``D = min_j (v(d+) - v(d-_j) + 1) / 2``, the released pairwise code's rule. Both add
-1e-8, as the code does. The paper's third heuristic (kernel density estimates of the score distributions) is not
-implemented.
+1e-8, as the code does. Differences from the released code: a document the first stage did not retrieve gets
+``v = 0`` for ``normscore`` and ``kde`` (the code scores it with BM25 from the index); a query whose retrieved scores
+are all equal gets ``v = 1``; the released pairwise trainer refuses ``kde`` with more than one negative, here the
+``min_j`` rule above applies to it as to the others.
 
 How the weight is applied: as in the released trainers, the (mean-reduced) loss of a batch is multiplied by the
 **mean weight of the batch's examples** (``loss * weight.mean()``), which lets every sentence-transformers loss be
@@ -31,9 +37,10 @@ weighted without changing its reduction.
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
-HEURISTICS = ("reciprank", "normscore", "teacher")
+HEURISTICS = ("reciprank", "normscore", "kde", "teacher")
 SMOOTH = 1e-8
 DEFAULT_END = 20  # iterations (OpenNIR's eoc_epoch)
 DEFAULT_BATCHES_PER_ITERATION = 32  # OpenNIR's batches_per_epoch
@@ -44,7 +51,12 @@ def document_value(candidate, query, heuristic: str) -> float:
     if heuristic == "reciprank":
         return 0.0 if candidate.rank is None else 1.0 / candidate.rank
     if heuristic == "normscore":
-        return _normalise(candidate.score, query.run_scores)
+        bounds = (min(query.run_scores), max(query.run_scores)) if query.run_scores else None
+        return _normalise(candidate.score, bounds)
+    if heuristic == "kde":
+        if candidate.score is None or not query.run_scores:
+            return 0.0
+        return _kde_cdf(tuple(query.run_scores), float(candidate.score))
     if heuristic == "teacher":
         if candidate.teacher is None or query.teacher_range is None:
             raise ValueError("the 'teacher' curriculum heuristic needs a teacher (give --teacher)")
@@ -59,6 +71,22 @@ def _normalise(value: float | None, bounds: tuple[float, float] | None) -> float
     if high <= low:
         return 1.0
     return min(1.0, max(0.0, (value - low) / (high - low)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _kde(scores: tuple[float, ...]):
+    from scipy.stats import gaussian_kde
+
+    if len(set(scores)) < 2:
+        return None  # no spread to estimate a density from
+    return gaussian_kde(scores)  # Scott's rule, as the released code (scipy's default)
+
+
+def _kde_cdf(scores: tuple[float, ...], value: float) -> float:
+    kde = _kde(scores)
+    if kde is None:
+        return 1.0
+    return min(1.0, max(0.0, float(kde.integrate_box_1d(-float("inf"), value))))
 
 
 def pointwise_difficulty(value: float, positive: bool) -> float:

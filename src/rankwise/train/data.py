@@ -57,7 +57,7 @@ class TrainingQuery:
     negatives: list[Candidate] = field(default_factory=list)
     synthetic: bool = False
     judged: frozenset[str] = frozenset()  # every document judged relevant (grade > 0): never a negative
-    run_scores: tuple[float, float] | None = None  # (min, max) of the first-stage scores in the query's top depth
+    run_scores: tuple[float, ...] | None = None  # the first-stage scores of the query's top depth (curriculum)
     teacher_range: tuple[float, float] | None = None  # (min, max) teacher score over the query's scored pool
 
 
@@ -209,7 +209,7 @@ def mine_negatives(queries: list[TrainingQuery], corpus: Mapping[str, Document],
         docids = ranking.docids if ranking is not None else []
         scores = ranking.scores.tolist() if ranking is not None else []
         if scores:
-            q.run_scores = (min(scores), max(scores))
+            q.run_scores = tuple(scores)
         position = {d: (i + 1, s) for i, (d, s) in enumerate(zip(docids, scores))}
         for p in q.positives:
             p.rank, p.score = position.get(p.docid, (None, None))
