@@ -112,6 +112,13 @@ def test_compare_keeps_runs_of_the_same_file_name_apart(tmp_path, capsys):
     assert run_labels(["x/a/run.trec", "y/a/run.trec", "b/run.trec", "z/run.trec"]) == [
         "x/a/run.trec", "y/a/run.trec", "b/run.trec", "z/run.trec"]
     assert run_labels(["one.run", "two.run"]) == ["one.run", "two.run"]
+    # one file under two spellings is one run: the baseline, not a clash of names
+    a, b = tmp_path / "a" / "run.trec", tmp_path / "b" / "run.trec"
+    code, out, _ = run_cli(capsys, "compare", "--baseline", a, tmp_path / "a" / ".." / "a" / "run.trec", b,
+                           "--qrels", qrels, "-m", "P@1", "--json")
+    assert code == 0 and sorted(json.loads(out)["runs"]) == ["a/run.trec", "b/run.trec"]
+    code, _, err = run_cli(capsys, "compare", a, tmp_path / "a" / "." / "run.trec", "--qrels", qrels)
+    assert code == 2 and "are the same file" in err
 
 
 def test_errors_are_one_line_with_file_and_line(tmp_path, capsys):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from rankwise.cli.options import (
     add_metric_options,
@@ -58,7 +59,13 @@ def cmd_compare(args) -> int:
     resolve_metrics(args.metrics or DEFAULT_METRICS)
     if len(args.runs) < 2 and not args.baseline:
         raise ValueError("compare needs at least two runs (or one run and --baseline RUN)")
-    paths = list(dict.fromkeys(([args.baseline] if args.baseline else []) + args.runs))
+    # One run per file, however it is spelled (`--baseline ./a.run a.run b.run` compares two runs).
+    by_file: dict[str, str] = {}
+    for path in ([args.baseline] if args.baseline else []) + args.runs:
+        by_file.setdefault(os.path.realpath(path), path)
+    paths = list(by_file.values())
+    if len(paths) < 2:
+        raise ValueError(f"compare needs two different runs; {' and '.join(args.runs)} are the same file")
     if args.html:  # the report's table is compare's table: compute it once
         from rankwise.report.inputs import report_files
 
