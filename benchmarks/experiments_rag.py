@@ -259,7 +259,9 @@ def paired(*groups):
             for m in metrics:
                 if evaluations[a].aggregate.get(m) is None or evaluations[b].aggregate.get(m) is None:
                     continue
-                t = paired_test(evaluations[a].per_query[m], evaluations[b].per_query[m], "ttest")
+                # on the questions both answered: with --partial, unfinished configurations have fewer
+                t = paired_test(evaluations[a].per_query[m], evaluations[b].per_query[m], "ttest",
+                                on_mismatch="intersect")
                 cells.append([a, b, m, t.mean_difference, t.pvalue])
     for cell, adjusted in zip(cells, adjust_pvalues([c[4] for c in cells], "holm")):
         cell.append(adjusted)
