@@ -88,6 +88,11 @@ def _common(p: argparse.ArgumentParser, *, default_base: str, losses: list[str],
     p.add_argument("--curriculum-end", type=int, default=20, help="iterations until all weights are 1 (default: 20)")
     p.add_argument("--batches-per-iteration", type=int, default=32,
                    help="batches in a curriculum iteration (default: 32, as the paper's code)")
+    p.add_argument("--lora", type=int, metavar="RANK",
+                   help="train LoRA adapters of this rank instead of every weight (pip install peft); the folder "
+                        "holds the merged model and the adapter alone in adapter/")
+    p.add_argument("--lora-alpha", type=float, help="LoRA scaling alpha (default: 2 x rank)")
+    p.add_argument("--lora-dropout", type=float, default=0.1, help="dropout on the LoRA path (default: 0.1)")
     p.add_argument("--epochs", type=int, default=1, help="passes over the training rows (default: 1)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
     p.add_argument("--max-length", type=int, help="tokens per input (default: the model's)")
@@ -123,7 +128,8 @@ def cmd_train(args) -> int:
                    max_length=args.max_length, batch_size=args.batch_size, learning_rate=args.lr,
                    warmup_ratio=args.warmup, queries=_read_ids(args.queries) if args.queries else None,
                    synthetic=args.synthetic, checkpoint_steps=args.checkpoint_steps, resume=args.resume,
-                   overwrite=args.overwrite, score_cache=args.score_cache, seed=args.seed, progress=True)
+                   overwrite=args.overwrite, score_cache=args.score_cache, seed=args.seed, progress=True,
+                   lora=args.lora, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout)
     if args.base:
         options["base"] = args.base
     if args.student == "cross-encoder":

@@ -105,6 +105,28 @@ def _progress_callback(log, examples_per_step: int, pairs_per_example: float):
     return Progress()
 
 
+def _add_lora(model, student: str, rank: int, alpha: float, dropout: float, seed: int):
+    """LoRA adapters (Hu et al. 2021) injected into the sentence-transformers model's transformers model, everything
+    else frozen; a cross-encoder's classification head is trained in full (peft's SEQ_CLS task). Returns the peft
+    wrapper (to save the adapter and merge it)."""
+    import peft
+    import torch
+
+    torch.manual_seed(seed)  # the adapters' random initialisation is the run's, whatever ran before in the process
+    config = peft.LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout,
+                             task_type="SEQ_CLS" if student == "cross-encoder" else "FEATURE_EXTRACTION")
+    try:  # in place: the model the trainer sees now holds the adapters (target modules: peft's default per model)
+        return peft.get_peft_model(model.transformers_model, config)
+    except ValueError as e:
+        raise ValueError(f"LoRA cannot be applied to this base model: {e}") from None
+
+
+def _parameter_counts(model) -> dict:
+    params = list(model.parameters())
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    return {"trainable_parameters": trainable, "total_parameters": sum(p.numel() for p in params)}
+
+
 def _trainer_class(base):
     """``base`` (a sentence-transformers trainer) with the curriculum weight applied to each batch's loss."""
     import torch
@@ -112,6 +134,23 @@ def _trainer_class(base):
     class RankwiseTrainer(base):
         curriculum_end = cl.DEFAULT_END
         batches_per_iteration = cl.DEFAULT_BATCHES_PER_ITERATION
+        adapter = None  # the peft wrapper when training LoRA adapters
+
+        # A checkpoint of a LoRA training keeps the adapter in adapter/ (the model file written beside it holds the
+        # frozen base weights only), and resuming loads it back into the adapters in place.
+        def _save(self, output_dir=None, state_dict=None):
+            super()._save(output_dir, state_dict)
+            if self.adapter is not None:
+                self.adapter.save_pretrained(os.path.join(output_dir or self.args.output_dir, "adapter"))
+
+        def _load_from_checkpoint(self, checkpoint_path, *args, **kwargs):
+            if self.adapter is None:
+                return super()._load_from_checkpoint(checkpoint_path, *args, **kwargs)
+            import peft
+            from safetensors.torch import load_file
+
+            state = load_file(os.path.join(checkpoint_path, "adapter", "adapter_model.safetensors"))
+            peft.set_peft_model_state_dict(self.adapter, state)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             difficulty = inputs.pop("difficulty", None)
@@ -176,7 +215,7 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
            guard_margin, curriculum, curriculum_end, batches_per_iteration, epochs, max_steps, max_length,
            batch_size, learning_rate, warmup_ratio, weight_decay, queries, synthetic, level, checkpoint_steps,
            log_steps, resume, overwrite, onnx, seed, score_cache, dense_model, scale, device, progress, log,
-           callbacks) -> TrainingResult:
+           callbacks, lora, lora_alpha, lora_dropout) -> TrainingResult:
     require("sentence_transformers", "train", "training")
     require("datasets", "train", "training")
     require("accelerate", "train", "training")
@@ -201,6 +240,13 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
         positive_int(label, value)
     positive_int("max_steps", max_steps, optional=True)
     positive_int("max_length", max_length, optional=True)
+    positive_int("lora", lora, optional=True)
+    if lora:
+        require("peft", "train", "LoRA adapters")
+        lora_alpha = float(lora_alpha) if lora_alpha is not None else 2.0 * lora
+        if not lora_alpha > 0 or not 0 <= lora_dropout < 1:
+            raise ValueError(f"LoRA needs lora_alpha > 0 and 0 <= lora_dropout < 1; got {lora_alpha!r}, "
+                             f"{lora_dropout!r}")
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
     teacher_spec = None if teacher is None else (teacher if isinstance(teacher, str) else
@@ -220,6 +266,7 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
         "queries": sorted(queries) if queries is not None else None,
         "synthetic": str(synthetic) if synthetic is not None else None, "seed": seed,
         "dense_model": dense_model, "scale": scale if student == "bi-encoder" else None,
+        "lora": {"r": lora, "alpha": lora_alpha, "dropout": lora_dropout} if lora else None,
     }
     if split is None and synthetic is None:
         raise ValueError("nothing to train on: give a split with qrels (e.g. --split train) or synthetic queries "
@@ -291,12 +338,14 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
                 **common, prompts=prompts,
                 batch_sampler=BatchSamplers.NO_DUPLICATES if loss == "mnrl" else BatchSamplers.BATCH_SAMPLER)
             trainer_cls = _trainer_class(st.SentenceTransformerTrainer)
+        adapter = _add_lora(model, student, lora, lora_alpha, lora_dropout, seed) if lora else None
         loss_module = make_loss(loss, model, student, scale=scale)
         trainer = trainer_cls(model=model, args=args, train_dataset=train_set, loss=loss_module,
                               callbacks=[_progress_callback(log, batch_size, pairs_per_row), *(callbacks or ())])
         from transformers import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # the Progress callback prints instead
+        trainer.adapter = adapter
         trainer.curriculum_end, trainer.batches_per_iteration = curriculum_end, batches_per_iteration
         trainer.data_collator = _DifficultyCollator(trainer.data_collator)
 
@@ -313,6 +362,12 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
 
         staged = work / "staged"
         shutil.rmtree(staged, ignore_errors=True)
+        peft_record = None
+        if adapter is not None:  # the adapter alone in adapter/, and merged into the weights the folder holds
+            adapter.save_pretrained(str(staged / "adapter"))
+            peft_record = {"method": "LoRA", "adapter": "adapter/", **_parameter_counts(model),
+                           "target_modules": sorted(adapter.peft_config["default"].target_modules)}
+            adapter.merge_and_unload()
         model.save_pretrained(str(staged), create_model_card=False)
         onnx_file = None
         if onnx:
@@ -331,6 +386,7 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
                          "examples_per_second": round(examples_here / seconds, 2) if seconds > 0 else None,
                          "pairs_per_second": round(examples_here * pairs_per_row / seconds, 2) if seconds > 0 else None,
                          "device": device, "torch_threads": torch.get_num_threads()},
+            "peft": peft_record,
             "onnx": {"file": "onnx/model.onnx", "quantization": "dynamic int8 (onnxruntime quantize_dynamic, QInt8)"}
             if onnx_file else None,
             "versions": versions(),
@@ -377,7 +433,7 @@ _COMMON_DEFAULTS = dict(split="train", teacher=None, negatives="bm25", num_negat
                         max_length=None, batch_size=16, warmup_ratio=0.1, weight_decay=0.01, queries=None,
                         synthetic=None, level=1, checkpoint_steps=100, log_steps=10, resume=False, overwrite=False,
                         seed=12, score_cache=None, dense_model=DEFAULT_DENSE, device=None, progress=None, log=None,
-                        callbacks=None)
+                        callbacks=None, lora=None, lora_alpha=None, lora_dropout=0.1)
 
 
 def train_cross_encoder(dataset, output, *, base=DEFAULT_CROSS_ENCODER, loss: str = "bce",
@@ -389,12 +445,13 @@ def train_cross_encoder(dataset, output, *, base=DEFAULT_CROSS_ENCODER, loss: st
     (a spec or specs of :func:`rankwise.train.teachers.make_teacher`; required by margin-mse), ``negatives``
     (bm25 | dense | hybrid, or a rankwise retriever), ``num_negatives`` (per positive; per-loss default),
     ``depth`` (100), ``pick`` (random | top | bottom), ``guard_margin`` (0.0; the guard runs when there is a teacher),
-    ``curriculum`` (None, True, or reciprank | normscore | teacher), ``curriculum_end`` (20 iterations),
+    ``curriculum`` (None, True, or reciprank | normscore | kde | teacher), ``curriculum_end`` (20 iterations),
     ``batches_per_iteration`` (32), ``epochs`` (1), ``max_steps``, ``max_length`` (the model's), ``batch_size``
     (16), ``learning_rate`` (7e-6), ``warmup_ratio`` (0.1), ``queries`` (train on these labelled query ids only),
     ``synthetic`` (a JSONL of :mod:`rankwise.train.duqgen` queries), ``checkpoint_steps`` (100), ``resume``,
     ``overwrite``, ``onnx`` (also write the int8 ONNX graph), ``seed``, ``score_cache`` (teacher scores),
-    ``callbacks`` (extra ``transformers.TrainerCallback`` objects).
+    ``callbacks`` (extra ``transformers.TrainerCallback`` objects), ``lora`` (a rank: train LoRA adapters instead of
+    every weight, ``pip install peft``), ``lora_alpha`` (2 x rank), ``lora_dropout`` (0.1).
     """
     unknown = set(options) - set(_COMMON_DEFAULTS)
     if unknown:
