@@ -262,6 +262,20 @@ def test_lora_trains_low_rank_updates_of_the_target_weights_only(data, ce_base, 
     np.testing.assert_allclose(adapter_scores, merged, atol=1e-4)
 
 
+def test_a_lora_bi_encoder_learns_the_easy_ranking_and_loads_as_a_dense_model(data, bi_base, tmp_path):
+    from rankwise.retrieve import DenseRetriever
+    from rankwise.train.folder import read_record
+    from rankwise.types import Document
+
+    out = tmp_path / "bi-lora"
+    train_bi_encoder(data, out, base=bi_base, loss="mnrl", max_steps=60, lora=4, **{**FAST, "learning_rate": 5e-2})
+    assert read_record(out)["peft"]["target_modules"] == ["query", "value"] and (out / "adapter").is_dir()
+    dense = DenseRetriever(out).index([Document(f"h{i}", t) for i, t in enumerate(HELD_OUT_DOCS)])
+    relevant = {f"h{i}" for i in np.flatnonzero(HELD_OUT_LABELS)}
+    for ranking in dense.search(HELD_OUT_QUERIES, k=len(relevant)).values():
+        assert set(ranking.docids) == relevant
+
+
 def test_lora_options_are_checked(data, ce_base, tmp_path):
     with pytest.raises(ValueError, match="lora must be a positive integer"):
         train_cross_encoder(data, tmp_path / "m", base=ce_base, lora=0, max_steps=2, **FAST)
