@@ -165,7 +165,8 @@ class Bench:
             model = self.train(f"dev-bce-lr{lr:g}", "cross-encoder", {**CONFIGS["bce"][1], "learning_rate": lr})
             scores[lr] = self.evaluate_dev(model)
         best = max(scores, key=scores.get)
-        chosen.write_text(json.dumps({"lr": best, "dev_depth": self.depth, "dev_ndcg10": {f"{k:g}": v for k, v in scores.items()},
+        chosen.write_text(json.dumps({"lr": best, "dev_depth": self.depth,
+                                      "dev_ndcg10": {f"{k:g}": v for k, v in scores.items()},
                                       "start_dev_ndcg10": self.evaluate_dev(None)}, indent=2))
         return best
 
@@ -247,7 +248,8 @@ def report(bench: Bench) -> None:
     chosen = bench._load("chosen_lr.json")
     print(f"\nmachine: {machine()}\n")
     if chosen:
-        print(f"learning rate chosen on dev (BM25 top-{chosen['dev_depth']} of {len(bench.split()[1].read_text().split())} held-out train "
+        held_out = len(bench.split()[1].read_text().split())
+        print(f"learning rate chosen on dev (BM25 top-{chosen['dev_depth']} of {held_out} held-out train "
               f"queries, nDCG@10): start {chosen['start_dev_ndcg10']}, " +
               ", ".join(f"lr {k}: {v}" for k, v in chosen["dev_ndcg10"].items()) + f" -> {chosen['lr']:g}\n")
     runs = {"BM25": read_run(bench.candidates()[0])}

@@ -226,7 +226,7 @@ def test_lora_trains_low_rank_updates_of_the_target_weights_only(data, ce_base, 
     from rankwise.train.folder import read_record
 
     out = tmp_path / "lora"
-    # LoRA takes a larger learning rate than full fine-tuning (at FAST's 5e-3 this tiny model learns nothing in 60 steps)
+    # LoRA takes a larger learning rate than full fine-tuning (at FAST's 5e-3 the tiny model learns nothing in 60)
     result = train_cross_encoder(data, out, base=ce_base, loss="bce", max_steps=60, lora=4,
                                  **{**FAST, "learning_rate": 5e-2})
     history = losses_of(result)

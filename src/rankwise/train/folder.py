@@ -15,8 +15,8 @@ and renamed into place when complete, so a folder at the target path is never ha
 records the training settings, a hash of the training rows, the base model (name, where it came from, SHA-256 of
 its weights), the rankwise, sentence-transformers, transformers and torch versions, and the measured time and rate.
 
-**ONNX export** (:func:`export_onnx_int8`): the fp32 cross-encoder (or bi-encoder) is exported with ``torch.onnx.export`` (opset 14,
-dynamic batch and sequence axes) and quantised with ``onnxruntime.quantization.quantize_dynamic`` (int8 weights,
+**ONNX export** (:func:`export_onnx_int8`): the fp32 cross-encoder (or bi-encoder) is exported with
+``torch.onnx.export`` (opset 14, dynamic batch and sequence axes) and quantised with ``onnxruntime.quantization.quantize_dynamic`` (int8 weights,
 activations quantised at run time) into ``DIR/onnx/model.onnx`` — the same kind of graph as the kit's cross-encoder,
 which :class:`rankwise.rerank.cross_encoder.CrossEncoderReranker` then runs on its deterministic fast path
 (``backend="auto"`` picks the graph; ``backend="torch"`` keeps the fp32 weights). A bi-encoder's graph puts out the

@@ -136,8 +136,8 @@ def _trainer_class(base):
         batches_per_iteration = cl.DEFAULT_BATCHES_PER_ITERATION
         adapter = None  # the peft wrapper when training LoRA adapters
 
-        # A checkpoint of a LoRA training keeps the adapter in adapter/ (the model file written beside it holds the
-        # frozen base weights only), and resuming loads it back into the adapters in place.
+        # A checkpoint of a LoRA training also keeps the adapter in adapter/: the model file beside it names the
+        # weights as peft wrapped them, which sentence-transformers cannot load back; resuming loads the adapter.
         def _save(self, output_dir=None, state_dict=None):
             super()._save(output_dir, state_dict)
             if self.adapter is not None:
