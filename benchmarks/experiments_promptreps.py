@@ -5,8 +5,8 @@ docs/seed_methods.md.
         [--data ../shared/data] [--batch-size 8] [--max-length 512] [--pool judged] [--out /tmp/rankwise-promptreps]
 
 ``--pool judged`` searches only the 339 documents judged relevant for the test queries (every system over the same
-pool; a quick look, since SmolLM2 encodes an abstract in 1-1.4 s on a 2-core CPU (the whole corpus: about 2 hours) and far slower on a
-loaded one); the default is the whole corpus.
+pool; a quick look, since SmolLM2 encodes an abstract in 1-1.4 s on a 2-core CPU, about 2 hours for the corpus,
+and far slower on a loaded one); the default is the whole corpus.
 
 The corpus encoding is cached in $RANKWISE_CACHE/promptreps (and bge-small's in .../dense), so a second run only
 encodes the queries. Prints the encoding rate, then nDCG@10 / R@100 / R@1000 of BM25, bge-small, and PromptReps
