@@ -48,8 +48,8 @@ LEARNING_RATES = (7e-6, 2e-5)
 DUQGEN_QUERIES = 400
 
 # Every cross-encoder run reads about the same number of (query, document) pairs, ~2,200-2,300 at 256 tokens (one
-# pass over the 80% training part with BCE at 1 positive : 2 negatives), so that each stays within 20 minutes on 2
-# cores. The curricula end halfway through their run (m x batches per iteration = half the steps), fixed in advance.
+# pass over the 80% training part with BCE at 1 positive : 2 negatives): ~31 minutes each on 2 AVX2 cores (1.2
+# pairs/s measured), more than the 20, which a smaller pass would meet at the cost of data. The curricula end halfway through their run (m x batches per iteration = half the steps), fixed in advance.
 # name -> (student, options). The cross-encoder runs take the learning rate chosen on dev; "{duqgen}" is the
 # synthetic query file.
 CONFIGS = {
