@@ -279,6 +279,8 @@ def test_a_lora_bi_encoder_learns_the_easy_ranking_and_loads_as_a_dense_model(da
 def test_lora_options_are_checked(data, ce_base, tmp_path):
     with pytest.raises(ValueError, match="lora must be a positive integer"):
         train_cross_encoder(data, tmp_path / "m", base=ce_base, lora=0, max_steps=2, **FAST)
+    with pytest.raises(ValueError, match="give a rank too"):
+        train_cross_encoder(data, tmp_path / "m", base=ce_base, lora_alpha=8, max_steps=2, **FAST)
     with pytest.raises(ValueError, match="lora_dropout"):
         train_cross_encoder(data, tmp_path / "m", base=ce_base, lora=4, lora_dropout=1.5, max_steps=2, **FAST)
 

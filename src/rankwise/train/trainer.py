@@ -241,6 +241,8 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
     positive_int("max_steps", max_steps, optional=True)
     positive_int("max_length", max_length, optional=True)
     positive_int("lora", lora, optional=True)
+    if not lora and lora_alpha is not None:
+        raise ValueError("lora_alpha applies to LoRA training: give a rank too (--lora RANK)")
     if lora:
         require("peft", "train", "LoRA adapters")
         lora_alpha = float(lora_alpha) if lora_alpha is not None else 2.0 * lora
