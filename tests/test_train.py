@@ -708,6 +708,162 @@ def test_duqgen_end_to_end_writes_every_query_with_its_filter_verdict(data, bi_b
     assert all(q.synthetic and len(q.positives) == 1 for q in queries)
 
 
+# --- InPars ---------------------------------------------------------------------------------------------------------
+class PlannedLLM:
+    """A stand-in engine that answers each document with a planned query and gives each of the query's words a
+    planned log-probability (a word is a token)."""
+
+    def __init__(self, plan: dict[str, tuple[str, float]]):
+        self.plan = plan  # document text -> (query, log-probability of each of its words)
+        self.scored: list[str] = []
+
+    def truncate_text(self, text, max_tokens):
+        return " ".join(text.split()[:max_tokens])
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def generate(self, prompts, max_tokens, stop=()):
+        from rankwise.rerank.llm.backends import Generation, Usage
+
+        documents = [p.text.rsplit("Document: ", 1)[1].split("\nRelevant Query:")[0] for p in prompts]
+        return [Generation(f"{self.plan[d][0]}\nExample 5:", Usage(1, 1, 1, 0.0)) for d in documents]
+
+    def continuation_logprobs(self, prompts, continuations):
+        from rankwise.rerank.llm.backends import ContinuationScores, Usage
+
+        out = []
+        for p, c in zip(prompts, continuations):
+            document = p.text.rsplit("Document: ", 1)[1].split("\nRelevant Query:")[0]
+            assert c == " " + self.plan[document][0]  # the answer as generated, after "Relevant Query:"
+            self.scored.append(c.strip())
+            out.append(ContinuationScores([self.plan[document][1]] * len(c.split()), Usage()))
+        return out
+
+
+INPARS_PLAN = {  # document -> (query, per-word log-probability)
+    "long confident answer about cells": ("what do cells do in the body", -0.5),  # mean -0.5, sum -3.5
+    "short answer about genes": ("which genes matter", -0.8),  # mean -0.8, sum -2.4: the best sum
+    "two words": ("gene names", -0.1),  # the best mean, but fewer than 3 tokens
+    "nothing to ask": ("", 0.0),
+    "copied sentence here": ("copied sentence here", -0.2),
+}
+
+
+def planned_dataset():
+    from rankwise.types import Dataset, Document
+
+    return Dataset("planned", {f"d{i}": Document(f"d{i}", text) for i, text in enumerate(INPARS_PLAN)}, [])
+
+
+def test_inpars_samples_distinct_documents_at_random_reproducibly():
+    from rankwise.train.inpars import sample_random_documents
+
+    ids = [f"d{i}" for i in range(50)]
+    first = sample_random_documents(ids, 10, seed=1)
+    assert len(set(first)) == 10 and first == sample_random_documents(ids, 10, seed=1)
+    assert first != sample_random_documents(ids, 10, seed=2)
+    drawn = [d for seed in range(400) for d in sample_random_documents(ids, 5, seed=seed)]
+    counts = np.array([drawn.count(d) for d in ids])
+    assert counts.min() > 15 and counts.max() < 65  # uniform: 40 expected per document
+    with pytest.raises(ValueError, match="cannot sample 51 documents from a corpus of 50"):
+        sample_random_documents(ids, 51)
+
+
+def test_inpars_keeps_the_best_mean_log_probability_not_the_best_sum(tmp_path):
+    from rankwise.train.inpars import generate_inpars_queries
+
+    out = tmp_path / "inpars.jsonl"
+    result = generate_inpars_queries(planned_dataset(), out, n=5, keep=1, llm=PlannedLLM(INPARS_PLAN),
+                                     examples=[("doc", "query")] * 3, skip_copied=True)
+    records = {r["docid"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert len(records) == 5 and result.generated == 5 and result.kept == 1 and result.empty == 1
+    assert [d for d, r in records.items() if r["kept"]] == ["d0"]  # by sum it would be d1
+    assert records["d0"]["score"] == pytest.approx(-0.5) and records["d0"]["tokens"] == 7
+    assert records["d1"]["score"] == pytest.approx(-0.8)
+    assert records["d2"]["tokens"] == 2 and records["d2"]["score"] is None  # under min_tokens: not eligible
+    assert records["d3"]["text"] == "" and records["d3"]["tokens"] is None
+    assert records["d4"]["score"] is None  # copied from its document, skipped as asked
+
+    generate_inpars_queries(planned_dataset(), out, n=5, keep=2, llm=PlannedLLM(INPARS_PLAN),
+                            examples=[("doc", "query")] * 3)
+    records = {r["docid"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["d4"]["score"] == pytest.approx(-0.2)  # the toolkit keeps copied queries unless asked
+    assert sorted(d for d, r in records.items() if r["kept"]) == ["d0", "d4"]
+    queries, _, stats = load_training_queries(planned_dataset(), None, synthetic=out)
+    assert sorted(q.text for q in queries) == ["copied sentence here", "what do cells do in the body"]
+    assert stats["synthetic_filtered_out"] == 3
+
+    generate_inpars_queries(planned_dataset(), out, n=5, keep=1, llm=PlannedLLM(INPARS_PLAN),
+                            examples=[("doc", "query")] * 3, skip_copied=True, max_query_tokens=6)
+    records = {r["docid"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["d0"]["score"] is None and [d for d, r in records.items() if r["kept"]] == ["d1"]
+
+
+def test_inpars_reranker_filter_keeps_what_the_reranker_scores_best(tmp_path):
+    from rankwise.train.inpars import generate_inpars_queries
+
+    class Overlap(Teacher):
+        name = "overlap"
+
+        def score_pairs(self, queries, texts):
+            return np.array([len(set(q.split()) & set(t.split())) + 0.1 * len(q.split())
+                             for q, t in zip(queries, texts)])
+
+    llm = PlannedLLM(INPARS_PLAN)
+    out = tmp_path / "inpars.jsonl"
+    generate_inpars_queries(planned_dataset(), out, n=5, keep=2, llm=llm, filter="reranker", reranker=Overlap(),
+                            examples=[("doc", "query")] * 3)
+    records = {r["docid"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert llm.scored == []  # the v2 filter needs no log-probabilities
+    assert [records[d]["score"] for d in ("d0", "d1", "d4")] == pytest.approx([1.7, 1.3, 3.3])
+    assert records["d2"]["score"] is None  # under min_tokens
+    assert sorted(d for d, r in records.items() if r["kept"]) == ["d0", "d4"]
+
+
+def test_inpars_score_is_the_mean_log_probability_of_the_generated_tokens(smol, tmp_path):
+    """On the real kit LLM: the v1 score equals the mean of the log-probabilities greedy decoding gave the query's
+    tokens (computed here from the generation itself), the trailing line break excluded, as the toolkit does."""
+    from rankwise.rerank.llm.backends import Prompt
+    from rankwise.train.duqgen import build_prompt
+    from rankwise.train.inpars import generate_inpars_queries
+    from rankwise.types import Dataset, Document
+
+    texts = ["Vitamin D deficiency is common in older adults and is linked to a higher risk of bone fractures.",
+             "Aspirin taken daily lowers the risk of a second heart attack in patients with heart disease.",
+             "Regular exercise improves insulin sensitivity in people with type 2 diabetes."]
+    examples = [("Smoking causes most cases of lung cancer.", "What causes lung cancer?"),
+                ("Zinc lozenges may shorten the common cold.", "Does zinc help with colds?"),
+                ("Sleep loss impairs memory consolidation.", "How does sleep affect memory?")]
+    dataset = Dataset("health", {f"d{i}": Document(f"d{i}", t) for i, t in enumerate(texts)}, [])
+    out = tmp_path / "inpars.jsonl"
+    generate_inpars_queries(dataset, out, n=3, keep=1, llm=smol, examples=examples, max_tokens=32)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    checked = 0
+    for record in records:
+        prompt = Prompt.raw(build_prompt(dataset.corpus[record["docid"]].contents, examples))
+        new, _, chosen = smol.generate_ids(smol.prompt_ids(prompt), max_tokens=32)
+        pieces = [smol.tokenizer.decode([t]) for t in new]
+        end = next((k for k, piece in enumerate(pieces) if "\n" in piece), len(new))
+        assert "".join(pieces[:end]).strip() == record["text"]
+        if record["text"] and "\n" not in "".join(pieces[end:end + 1]).strip():
+            assert record["tokens"] == end
+            assert record["score"] == pytest.approx(float(np.mean(chosen[:end])), abs=1e-3)
+            checked += 1
+    assert checked >= 2
+    assert sum(r["kept"] for r in records) == 1
+    assert max((r for r in records if r["score"] is not None), key=lambda r: r["score"])["kept"]
+
+
+def test_inpars_options_are_checked(tmp_path, capsys):
+    from rankwise.train.inpars import generate_inpars_queries
+
+    with pytest.raises(ValueError, match="filter must be one of scores, reranker"):
+        generate_inpars_queries(planned_dataset(), tmp_path / "x.jsonl", n=2, filter="logprob", llm=None)
+    code, err = run_cli(capsys, "train", "inpars", tmp_path, "-o", tmp_path / "x.jsonl", "-n", "4", "--keep", "5")
+    assert code == 2 and "keep (5) is more than the 4 queries generated" in err
+
+
 # --- errors ---------------------------------------------------------------------------------------------------------
 def run_cli(capsys, *argv):
     code = main([str(a) for a in argv])

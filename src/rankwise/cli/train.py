@@ -1,4 +1,5 @@
-"""`train cross-encoder`, `train bi-encoder`, `train duqgen`, `train export-onnx` (library: rankwise.train)."""
+"""`train cross-encoder`, `train bi-encoder`, `train duqgen`, `train inpars`, `train export-onnx` (library:
+rankwise.train)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ import sys
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train rerankers and bi-encoders (fine-tuning, distillation, listwise losses, "
-                                     "curricula, DUQGen synthetic queries)")
+                                     "curricula, DUQGen and InPars synthetic queries)")
     train_sub = p.add_subparsers(dest="train_command", metavar="WHAT")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -51,6 +52,35 @@ def register(sub) -> None:
     dq.add_argument("--seed", type=int, default=420, help="k-means and sampling seed (default: 420, DUQGen's)")
     dq.set_defaults(func=cmd_duqgen)
 
+    ip = train_sub.add_parser("inpars", help="generate synthetic training queries (InPars: random documents, LLM, "
+                                             "keep the best by log-probability or reranker score)")
+    ip.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder whose corpus the queries are written for")
+    ip.add_argument("-o", "--output", required=True, metavar="JSONL", help="where to write the generated queries")
+    ip.add_argument("-n", "--queries", type=int, default=100,
+                    help="documents to sample at random and write a query for (default: 100)")
+    ip.add_argument("--keep", type=int, help="queries to keep, the best scored (default: a tenth of -n, as InPars)")
+    ip.add_argument("--filter", default="scores", choices=["scores", "reranker"],
+                    help="scores: the query's mean log-probability under the LLM (InPars-v1, default); "
+                         "reranker: a reranker's score of (query, document) (InPars-v2)")
+    ip.add_argument("--reranker", default="cross-encoder", metavar="SPEC",
+                    help="reranker of --filter reranker: a reranker name, name=MODEL, or an ensemble a+b "
+                         "(default: the kit cross-encoder; InPars-v2 uses monoT5-3B)")
+    ip.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct", metavar="MODEL_OR_URL",
+                    help="a local model name/path or an OpenAI-compatible URL (default: the kit's SmolLM2-135M)")
+    ip.add_argument("--llm-model", metavar="NAME", help="model to request from an --llm URL")
+    ip.add_argument("--examples", metavar="JSONL", help="few-shot examples: JSONL lines {\"document\", \"query\"}")
+    ip.add_argument("--examples-split", default="train",
+                    help="labelled split to take the 3 few-shot examples from when --examples is not given")
+    ip.add_argument("--exclude-queries", metavar="FILE", help="query ids (first column) not to take examples from")
+    ip.add_argument("--max-doc-tokens", type=int, default=256,
+                    help="LLM tokens of each document in the prompt (default: 256, InPars')")
+    ip.add_argument("--min-tokens", type=int, default=3, help="drop queries of fewer tokens (default: 3)")
+    ip.add_argument("--max-query-tokens", type=int,
+                    help="drop queries of more tokens (default: no limit; e.g. 32 drops answers that ran on)")
+    ip.add_argument("--skip-copied", action="store_true", help="drop queries found verbatim in their document")
+    ip.add_argument("--seed", type=int, default=1, help="sampling seed (default: 1, InPars')")
+    ip.set_defaults(func=cmd_inpars)
+
     ex = train_sub.add_parser("export-onnx", help="export a cross-encoder or bi-encoder folder to int8 ONNX "
                                                   "(MODEL_DIR/onnx/)")
     ex.add_argument("model", metavar="MODEL_DIR", help="a cross-encoder or bi-encoder folder with transformers weights")
@@ -65,7 +95,8 @@ def _common(p: argparse.ArgumentParser, *, default_base: str, losses: list[str],
     p.add_argument("--split", default="train",
                    help="qrels split with the training judgments (default: train); 'none' for synthetic queries only")
     p.add_argument("--queries", metavar="FILE", help="train only on these query ids of the split (first column)")
-    p.add_argument("--synthetic", metavar="JSONL", help="synthetic queries from `rankwise train duqgen`")
+    p.add_argument("--synthetic", metavar="JSONL",
+                   help="synthetic queries from `rankwise train duqgen` or `train inpars`")
     p.add_argument("--base", help=f"model to start from: hub name, local folder or kit name (default: {default_base})")
     p.add_argument("--loss", default=default_loss, choices=losses, help=f"training loss (default: {default_loss})")
     p.add_argument("--teacher", action="append", metavar="RERANKER",
@@ -145,18 +176,36 @@ def cmd_train(args) -> int:
 def cmd_duqgen(args) -> int:
     from rankwise.train.duqgen import generate_synthetic_queries, read_examples
 
-    llm_options = {"model": args.llm_model} if args.llm_model else None
-    if args.llm_model and not args.llm.startswith(("http://", "https://")):
-        raise ValueError("--llm-model applies to an --llm URL, not to a local model")
     result = generate_synthetic_queries(
         args.dataset, args.output, n=args.queries, clusters=args.clusters, encoder=args.encoder, llm=args.llm,
-        llm_options=llm_options, examples=read_examples(args.examples) if args.examples else None,
+        llm_options=_llm_options(args), examples=read_examples(args.examples) if args.examples else None,
         examples_split=args.examples_split, exclude_queries=_read_ids(args.exclude_queries)
         if args.exclude_queries else (), retriever=args.retriever, filter_k=args.filter_k,
         max_doc_words=args.max_doc_words, seed=args.seed, log=lambda line: print(line, file=sys.stderr))
     print(f"kept {result.kept} of {result.generated} queries (pass rate {result.pass_rate:.1%}); "
           f"times {result.seconds}", file=sys.stderr)
     return 0
+
+
+def cmd_inpars(args) -> int:
+    from rankwise.train.duqgen import read_examples
+    from rankwise.train.inpars import generate_inpars_queries
+
+    result = generate_inpars_queries(
+        args.dataset, args.output, n=args.queries, keep=args.keep, filter=args.filter, reranker=args.reranker,
+        llm=args.llm, llm_options=_llm_options(args), examples=read_examples(args.examples) if args.examples else None,
+        examples_split=args.examples_split, exclude_queries=_read_ids(args.exclude_queries)
+        if args.exclude_queries else (), max_doc_tokens=args.max_doc_tokens, min_tokens=args.min_tokens,
+        max_query_tokens=args.max_query_tokens, skip_copied=args.skip_copied, seed=args.seed,
+        log=lambda line: print(line, file=sys.stderr))
+    print(f"kept {result.kept} of {result.generated} queries; times {result.seconds}", file=sys.stderr)
+    return 0
+
+
+def _llm_options(args) -> dict | None:
+    if args.llm_model and not args.llm.startswith(("http://", "https://")):
+        raise ValueError("--llm-model applies to an --llm URL, not to a local model")
+    return {"model": args.llm_model} if args.llm_model else None
 
 
 def cmd_export(args) -> int:

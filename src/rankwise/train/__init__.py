@@ -14,6 +14,8 @@ what they lack, one module per concept:
   that moves from difficulty-weighted to uniform;
 - :mod:`rankwise.train.duqgen` — DUQGen synthetic queries (Chandradevan et al., NAACL 2024): k-means over document
   embeddings, diverse sampling, few-shot LLM query generation, round-trip filter;
+- :mod:`rankwise.train.inpars` — InPars synthetic queries (Bonifacio et al. 2022; InPars-v2): random documents,
+  few-shot LLM query generation, the best kept by mean log-probability or by a reranker's score;
 - :mod:`rankwise.train.folder` — base models (the kit's int8 ONNX graphs rebuilt as fp32 weights), the trained
   folder written atomically with a record of how it was made, int8 ONNX export for the fast cross-encoder path;
 - :mod:`rankwise.train.trainer` — :func:`train_cross_encoder` and :func:`train_bi_encoder`: checkpoints, ``resume``,
@@ -35,6 +37,7 @@ _EXPORTS = {
     "EnsembleTeacher": "rankwise.train.teachers",
     "curriculum_weight": "rankwise.train.curriculum",
     "generate_synthetic_queries": "rankwise.train.duqgen",
+    "generate_inpars_queries": "rankwise.train.inpars",
     "export_onnx_int8": "rankwise.train.folder",
 }
 
