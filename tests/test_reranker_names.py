@@ -127,6 +127,31 @@ def test_cli_reranks_by_model_name_and_by_family_and_model_alike(tmp_path, capsy
     assert sum(len(v) for v in outputs[0].values()) == 16
 
 
+def test_cli_max_length_cuts_each_input_as_the_library_does(tmp_path, capsys):
+    kit_or_skip()
+    from rankwise.rerank.cross_encoder import CrossEncoderReranker
+
+    dl19 = shared_path("dl19")
+    candidates = tmp_path / "one.json"
+    query = json.loads((dl19 / "bm25_top100.json").read_text())[0]
+    candidates.write_text(json.dumps([{"query": query["query"], "hits": query["hits"][:6]}]))
+    runs = {}
+    for length in (None, 24):
+        out = tmp_path / f"run{length}"
+        assert main(["rerank", str(candidates), "--reranker", "cross-encoder", "-o", str(out)]
+                    + (["--max-length", str(length)] if length else [])) == 0
+        runs[length] = read_run(out).to_dict()
+    short = CrossEncoderReranker(KIT_CE, max_length=24)
+    texts = [h["content"] for h in query["hits"][:6]]
+    expected = short.score(query["query"], texts)
+    got = runs[24][str(query["hits"][0]["qid"])]
+    np.testing.assert_allclose([got[h["docid"]] for h in query["hits"][:6]], expected, rtol=1e-5)
+    assert runs[None] != runs[24]  # the default reads the whole passage (the kit's 512)
+    code = main(["rerank", str(candidates), "--reranker", "bm25", "--max-length", "24", "-o", str(tmp_path / "x")])
+    assert code == 2 and "--max-length applies to cross-encoder, monot5 and rankt5 rerankers, not 'bm25'" in \
+        capsys.readouterr().err
+
+
 def test_a_tiny_cross_encoder_folder_loads_by_path(tmp_path):
     """A real (random) BertForSequenceClassification with its tokenizer: `--reranker ./folder` loads and scores it."""
     torch = pytest.importorskip("torch")

@@ -192,7 +192,10 @@ def test_a_bi_encoder_export_is_the_graph_the_dense_path_runs(data, bi_base, tmp
     from rankwise.types import Document
 
     out = tmp_path / "bi"
-    train_bi_encoder(data, out, base=bi_base, loss="mnrl", max_steps=30, onnx=True, **FAST)
+    train_bi_encoder(data, out, base=bi_base, loss="mnrl", max_steps=30, onnx=True, max_length=24, **FAST)
+    # trained on inputs cut to 24 tokens, the folder still encodes at the base's 512
+    assert json.loads((out / "tokenizer_config.json").read_text())["model_max_length"] == 512
+    assert load_encoder(out, backend="torch").settings.max_length == 512
     graph = out / "onnx" / "model.onnx"
     assert {"MatMulInteger", "DynamicQuantizeLinear"} <= {n.op_type for n in onnx.load(str(graph)).graph.node}
     from rankwise.train.folder import read_record
@@ -547,10 +550,15 @@ def test_the_folder_records_how_it_was_made_and_loads_everywhere(data, ce_base, 
     from rankwise.train.data import rows_digest
     from rankwise.train.folder import read_record
 
+    from rankwise.onnx_runtime import model_max_length
+
     out = tmp_path / "model"
-    result = train_cross_encoder(data, out, base=ce_base, loss="bce", max_steps=60, onnx=True, **FAST)
+    result = train_cross_encoder(data, out, base=ce_base, loss="bce", max_steps=60, onnx=True, max_length=24,
+                                 **FAST)
     record = read_record(out)
     assert record == json.loads(json.dumps(result.record))
+    # trained on inputs cut to 24 tokens, the folder keeps the base's input length (sentence-transformers would save 24)
+    assert record["settings"]["max_length"] == 24 and model_max_length(out) == 512
     assert record["base_model"]["sha256"] == sha256_file(ce_base / "model.safetensors")
     assert record["settings"]["loss"] == "bce" and record["settings"]["max_steps"] == 60
     assert set(record["versions"]) >= {"rankwise", "sentence-transformers", "transformers", "torch"}

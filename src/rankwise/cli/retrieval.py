@@ -68,6 +68,9 @@ def register(sub) -> None:
     p.add_argument("--model", metavar="NAME_OR_PATH",
                    help="the model of a cross-encoder, colbert, monot5 or rankt5 reranker (hub name, kit name, or a "
                          "folder, e.g. one `rankwise train` wrote); with --reranker recency, of its --relevance reranker")
+    p.add_argument("--max-length", type=int, metavar="N",
+                   help="tokens per (query, document) input of a cross-encoder, monot5 or rankt5 reranker (default: "
+                        "the model's)")
     p.add_argument("--dataset", metavar="DATASET_DIR", help="BEIR folder giving query and document texts for a TREC run")
     p.add_argument("--split", default="test", help="qrels split whose queries to rerank (default: test)")
     p.add_argument("--top-k", type=int, default=100, help="rerank each query's top-k candidates (default: 100)")
@@ -221,6 +224,16 @@ def cmd_retrieve(args) -> int:
     return 0
 
 
+def _max_length(reranker: str, value: int) -> int:
+    from rankwise.rerank import RERANKERS, reranker_for_model
+
+    positive_int("--max-length", value)
+    family = reranker if reranker in RERANKERS else reranker_for_model(reranker)
+    if family not in ("cross-encoder", "monot5", "rankt5"):
+        raise ValueError(f"--max-length applies to cross-encoder, monot5 and rankt5 rerankers, not {reranker!r}")
+    return value
+
+
 def cmd_rerank(args) -> int:
     from rankwise.distributed import executing
     from rankwise.distributed.execution import DeferredReranker
@@ -238,6 +251,8 @@ def cmd_rerank(args) -> int:
         options = recency_options(args)
     if args.model is not None and args.reranker != "recency":  # recency: the model of its relevance reranker
         options["model"] = args.model
+    if args.max_length is not None:
+        options["max_length"] = _max_length(args.reranker, args.max_length)
     endpoints = [u.strip() for u in (options.get("llm") or "").split(",") if u.strip()]
     if len(endpoints) > 1:  # a pool of OpenAI-compatible endpoints serving the same model
         if not all(u.startswith(("http://", "https://")) for u in endpoints):

@@ -32,6 +32,7 @@ from typing import Callable
 
 from rankwise.checks import positive_int
 from rankwise.models import require
+from rankwise.onnx_runtime import model_max_length
 from rankwise.train import curriculum as cl
 from rankwise.train.data import (
     DEFAULT_DENSE,
@@ -328,12 +329,14 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
         )
         pairs_per_row = round(sum(_pairs_per_row(r) for r in rows) / len(rows), 3)
         if student == "cross-encoder":
+            serving_length = model_max_length(base_model.path) or 512
             model = st.CrossEncoder(str(base_model.path), num_labels=1, max_length=max_length, device=device)
             args = st.CrossEncoderTrainingArguments(**common)
             trainer_cls = _trainer_class(st.CrossEncoderTrainer)
         else:
             from sentence_transformers.base.sampler import BatchSamplers
 
+            serving_length = int(base_settings.get("max_length") or 512)
             model = load_bi_encoder(base_model, base_settings, max_length, device)
             prompts = {"query": base_settings["query_prefix"]} if base_settings.get("query_prefix") else None
             args = st.SentenceTransformerTrainingArguments(
@@ -370,6 +373,9 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
             peft_record = {"method": "LoRA", "adapter": "adapter/", **_parameter_counts(model),
                            "target_modules": sorted(adapter.peft_config["default"].target_modules)}
             adapter.merge_and_unload()
+        # Inputs may have been cut shorter for training's sake (--max-length); the folder keeps the base model's input
+        # length, so it reranks and encodes like the model it came from (the training length is in the record).
+        model.max_seq_length = serving_length
         model.save_pretrained(str(staged), create_model_card=False)
         onnx_file = None
         if onnx:
