@@ -126,7 +126,8 @@ def _common(p: argparse.ArgumentParser, *, default_base: str, losses: list[str],
     p.add_argument("--lora-dropout", type=float, default=0.1, help="dropout on the LoRA path (default: 0.1)")
     p.add_argument("--epochs", type=int, default=1, help="passes over the training rows (default: 1)")
     p.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
-    p.add_argument("--max-length", type=int, help="tokens per input (default: the model's)")
+    p.add_argument("--max-length", type=int,
+                   help="tokens per training input (default: the model's); the folder keeps the model's length")
     p.add_argument("--batch-size", type=int, default=16, help="rows per optimiser step (default: 16)")
     p.add_argument("--lr", type=float, default=default_lr, help=f"learning rate (default: {default_lr:g})")
     p.add_argument("--warmup", type=float, default=0.1, help="warm-up fraction of the steps (default: 0.1)")
