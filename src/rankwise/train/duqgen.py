@@ -201,11 +201,28 @@ def few_shot_examples(dataset, split: str, count: int = 3, seed: int = 0) -> lis
                 pairs.append((dataset.corpus[docid].contents, q.text))
                 break
     if len(pairs) < count:
-        raise ValueError(f"split {split!r} has {len(pairs)} judged (query, document) pair(s); DUQGen's prompt takes "
+        raise ValueError(f"split {split!r} has {len(pairs)} judged (query, document) pair(s); the prompt takes "
                          f"{count} examples")
     rng = random.Random(seed)
     sample = rng.sample(pairs, min(len(pairs), 10 * count))
     return sorted(sample, key=lambda p: len(p[0]))[:count]
+
+
+def examples_from_split(data, split: str | None, count: int, exclude_queries: Sequence[str] = (),
+                        seed: int = 0) -> list[tuple[str, str]]:
+    """The prompt's few-shot examples from a labelled split of ``data`` (a :class:`~rankwise.types.Dataset`),
+    leaving out the queries in ``exclude_queries`` (e.g. a held-out part)."""
+    from rankwise.io import read_beir
+    from rankwise.types import Dataset
+
+    if split is None:
+        raise ValueError("the query generation prompt needs few-shot examples: give examples (a JSONL file of "
+                         "document/query pairs) or a labelled split to take them from")
+    labelled = read_beir(data.path, split) if data.qrels is None else data
+    drop = set(exclude_queries)
+    labelled = Dataset(labelled.name, labelled.corpus, [q for q in labelled.queries if q.qid not in drop],
+                       labelled.qrels, labelled.path)
+    return few_shot_examples(labelled, split, count, seed)
 
 
 def read_examples(path: str | os.PathLike) -> list[tuple[str, str]]:
@@ -242,15 +259,7 @@ def generate_synthetic_queries(dataset, output: str | os.PathLike, *, n: int = 1
     if not data.corpus:
         raise ValueError(f"{data.path or data.name}: the corpus holds no documents")
     if examples is None:
-        if examples_split is None:
-            raise ValueError("DUQGen's prompt needs few-shot examples: give examples (a JSONL file of document/query "
-                             "pairs) or a labelled split to take them from")
-        labelled = read_beir(data.path, examples_split) if data.qrels is None else data
-        if exclude_queries:
-            drop = set(exclude_queries)
-            labelled = Dataset(labelled.name, labelled.corpus, [q for q in labelled.queries if q.qid not in drop],
-                               labelled.qrels, labelled.path)
-        examples = few_shot_examples(labelled, examples_split, num_examples, seed)
+        examples = examples_from_split(data, examples_split, num_examples, exclude_queries, seed)
     docs = [d for d in data.corpus.values() if len(d.contents) >= min_chars]
     if len(docs) < n:
         raise ValueError(f"only {len(docs)} documents have at least {min_chars} characters; ask for at most that many "
@@ -300,6 +309,6 @@ def generate_synthetic_queries(dataset, output: str | os.PathLike, *, n: int = 1
     return SyntheticResult(output, len(queries), kept, empty, {k: round(v, 1) for k, v in times.items()}, shown)
 
 
-__all__ = ["SyntheticResult", "build_prompt", "clean_query", "cluster_sizes", "few_shot_examples",
-           "generate_queries", "generate_synthetic_queries", "read_examples", "round_trip_ranks",
-           "sample_documents"]
+__all__ = ["SyntheticResult", "build_prompt", "clean_query", "cluster_sizes", "examples_from_split",
+           "few_shot_examples", "generate_queries", "generate_synthetic_queries", "read_examples",
+           "round_trip_ranks", "sample_documents"]

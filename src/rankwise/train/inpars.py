@@ -43,12 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from rankwise.checks import positive_int
-from rankwise.train.duqgen import (
-    DEFAULT_LLM,
-    SyntheticResult,
-    build_prompt,
-    few_shot_examples,
-)
+from rankwise.train.duqgen import DEFAULT_LLM, SyntheticResult, build_prompt, examples_from_split
 
 FILTERS = ("scores", "reranker")
 
@@ -89,8 +84,7 @@ def generate_inpars_queries(dataset, output: str | os.PathLike, *, n: int = 100,
                             examples_split: str | None = "train", num_examples: int = 3,
                             exclude_queries: Sequence[str] = (), max_doc_tokens: int = 256, max_tokens: int = 64,
                             min_tokens: int = 3, max_query_tokens: int | None = None, skip_copied: bool = False,
-                            seed: int = 1,
-                            log=None) -> SyntheticResult:
+                            seed: int = 1, log=None) -> SyntheticResult:
     """Run the four steps (module docs) on a BEIR folder (or :class:`~rankwise.types.Dataset`) and write every
     generated query to ``output`` (JSONL). ``keep`` defaults to a tenth of ``n`` (the paper's 10,000 of 100,000);
     ``reranker`` (for ``filter="reranker"``) is a teacher spec (``cross-encoder``, ``monot5``, an ensemble
@@ -114,14 +108,7 @@ def generate_inpars_queries(dataset, output: str | os.PathLike, *, n: int = 100,
     if not data.corpus:
         raise ValueError(f"{data.path or data.name}: the corpus holds no documents")
     if examples is None:
-        if examples_split is None:
-            raise ValueError("InPars' prompt needs few-shot examples: give examples (a JSONL file of document/query "
-                             "pairs) or a labelled split to take them from")
-        labelled = read_beir(data.path, examples_split) if data.qrels is None else data
-        drop = set(exclude_queries)
-        labelled = Dataset(labelled.name, labelled.corpus, [q for q in labelled.queries if q.qid not in drop],
-                           labelled.qrels, labelled.path)
-        examples = few_shot_examples(labelled, examples_split, num_examples, seed)
+        examples = examples_from_split(data, examples_split, num_examples, exclude_queries, seed)
     docids = sample_random_documents(list(data.corpus), n, seed)
     documents = [data.corpus[d].contents for d in docids]
     engine = get_llm(llm, **(llm_options or {})) if isinstance(llm, str) else llm
