@@ -130,11 +130,15 @@ class Bench:
     # --- training -----------------------------------------------------------------------------------------------
     def train(self, name: str, student: str, options: dict) -> Path:
         out = self.work / "models" / name
-        if out.is_dir():
-            return out
         same = self.work / "models" / f"dev-bce-lr{options.get('learning_rate', 0):g}"
         if name == "bce" and same.is_dir():  # the dev run of the chosen rate is this very configuration
-            os.symlink(same.name, out)
+            if out.is_symlink() and os.readlink(out) != same.name:  # a link made before the rate was chosen again
+                raise SystemExit(f"{out} links to {os.readlink(out)}, but the chosen rate's run is {same.name}: "
+                                 f"remove {out} and its test run")
+            if not out.is_symlink():
+                os.symlink(same.name, out)
+            return out
+        if out.is_dir():
             return out
         argv = [*self.rankwise, "train", student, str(SCIFACT), "-o", str(out), "--max-length", str(TRAIN_LENGTH),
                 "--resume"]
