@@ -274,13 +274,14 @@ def report(bench: Bench) -> None:
         print(table.to_markdown())
         print()
         key = table.metrics[0]
-        print("| run | nDCG@10 | Δ vs start | p (Holm) | train wall | steps | examples/s | pairs/s | rows |")
+        print("| run | nDCG@10 | Δ vs start | p (Holm) | train wall | steps | examples/s | pairs/s | pairs read |")
         print("|---|---|---|---|---|---|---|---|---|")
         for name, record in rows:
             t = record["training"]
             print(f"| {name} | {table.values[name][key]:.4f} | {table.mean_differences[name][key]:+.4f} | "
                   f"{table.adjusted_pvalues[name][key]:.3g} | {t['seconds_this_process'] / 60:.1f} min | {t['steps']} | "
-                  f"{t['examples_per_second']} | {t['pairs_per_second']} | {record['data']['rows']} |")
+                  f"{t['examples_per_second']} | {t['pairs_per_second']} | "
+                  f"{round(t['steps'] * record['settings']['batch_size'] * record['data']['pairs_per_row']):,} |")
     dense_runs = {}
     for name in ("bge-small", "bge-margin-mse"):
         files = (bench.work / "runs" / f"{name}.dense.run",
