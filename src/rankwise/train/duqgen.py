@@ -208,6 +208,21 @@ def few_shot_examples(dataset, split: str, count: int = 3, seed: int = 0) -> lis
     return sorted(sample, key=lambda p: len(p[0]))[:count]
 
 
+def corpus_and_examples(dataset, examples, split: str | None, count: int, exclude_queries: Sequence[str] = (),
+                        seed: int = 0):
+    """The collection (a BEIR folder or :class:`~rankwise.types.Dataset`; its corpus must hold documents) and the
+    prompt's few-shot examples: ``examples`` as given, else taken from ``split``."""
+    from rankwise.io import read_beir
+    from rankwise.types import Dataset
+
+    data = dataset if isinstance(dataset, Dataset) else read_beir(dataset, None)
+    if not data.corpus:
+        raise ValueError(f"{data.path or data.name}: the corpus holds no documents")
+    if examples is None:
+        examples = examples_from_split(data, split, count, exclude_queries, seed)
+    return data, examples
+
+
 def examples_from_split(data, split: str | None, count: int, exclude_queries: Sequence[str] = (),
                         seed: int = 0) -> list[tuple[str, str]]:
     """The prompt's few-shot examples from a labelled split of ``data`` (a :class:`~rankwise.types.Dataset`),
@@ -246,20 +261,14 @@ def generate_synthetic_queries(dataset, output: str | os.PathLike, *, n: int = 1
     """Run the five steps (module docs) on a BEIR folder (or :class:`~rankwise.types.Dataset`) and write every
     generated query to ``output`` (JSONL). ``exclude_queries``: query ids of ``examples_split`` not to take
     examples from (e.g. a held-out part)."""
-    from rankwise.io import read_beir
     from rankwise.retrieve import DenseRetriever
     from rankwise.train.data import build_retriever
-    from rankwise.types import Dataset
 
     positive_int("n", n)
     positive_int("filter_k", filter_k)
     say = log or (lambda line: None)
     times: dict[str, float] = {}
-    data = dataset if isinstance(dataset, Dataset) else read_beir(dataset, None)
-    if not data.corpus:
-        raise ValueError(f"{data.path or data.name}: the corpus holds no documents")
-    if examples is None:
-        examples = examples_from_split(data, examples_split, num_examples, exclude_queries, seed)
+    data, examples = corpus_and_examples(dataset, examples, examples_split, num_examples, exclude_queries, seed)
     docs = [d for d in data.corpus.values() if len(d.contents) >= min_chars]
     if len(docs) < n:
         raise ValueError(f"only {len(docs)} documents have at least {min_chars} characters; ask for at most that many "
@@ -309,6 +318,6 @@ def generate_synthetic_queries(dataset, output: str | os.PathLike, *, n: int = 1
     return SyntheticResult(output, len(queries), kept, empty, {k: round(v, 1) for k, v in times.items()}, shown)
 
 
-__all__ = ["SyntheticResult", "build_prompt", "clean_query", "cluster_sizes", "examples_from_split",
-           "few_shot_examples", "generate_queries", "generate_synthetic_queries", "read_examples",
+__all__ = ["SyntheticResult", "build_prompt", "clean_query", "cluster_sizes", "corpus_and_examples",
+           "examples_from_split", "few_shot_examples", "generate_queries", "generate_synthetic_queries", "read_examples",
            "round_trip_ranks", "sample_documents"]

@@ -43,7 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from rankwise.checks import positive_int
-from rankwise.train.duqgen import DEFAULT_LLM, SyntheticResult, build_prompt, examples_from_split
+from rankwise.train.duqgen import DEFAULT_LLM, SyntheticResult, build_prompt, corpus_and_examples
 
 FILTERS = ("scores", "reranker")
 
@@ -89,9 +89,7 @@ def generate_inpars_queries(dataset, output: str | os.PathLike, *, n: int = 100,
     generated query to ``output`` (JSONL). ``keep`` defaults to a tenth of ``n`` (the paper's 10,000 of 100,000);
     ``reranker`` (for ``filter="reranker"``) is a teacher spec (``cross-encoder``, ``monot5``, an ensemble
     ``a+b``) or a reranker/teacher object."""
-    from rankwise.io import read_beir
     from rankwise.rerank.llm.backends import Prompt, get_llm
-    from rankwise.types import Dataset
 
     if filter not in FILTERS:
         raise ValueError(f"filter must be one of {', '.join(FILTERS)}; got {filter!r}")
@@ -104,11 +102,7 @@ def generate_inpars_queries(dataset, output: str | os.PathLike, *, n: int = 100,
     positive_int("max_query_tokens", max_query_tokens, optional=True)
     say = log or (lambda line: None)
     times: dict[str, float] = {}
-    data = dataset if isinstance(dataset, Dataset) else read_beir(dataset, None)
-    if not data.corpus:
-        raise ValueError(f"{data.path or data.name}: the corpus holds no documents")
-    if examples is None:
-        examples = examples_from_split(data, examples_split, num_examples, exclude_queries, seed)
+    data, examples = corpus_and_examples(dataset, examples, examples_split, num_examples, exclude_queries, seed)
     docids = sample_random_documents(list(data.corpus), n, seed)
     documents = [data.corpus[d].contents for d in docids]
     engine = get_llm(llm, **(llm_options or {})) if isinstance(llm, str) else llm
