@@ -37,13 +37,7 @@ def register(sub) -> None:
                                                                     "(default: 100)")
     dq.add_argument("--clusters", type=int, help="k-means clusters (default: as many as queries)")
     dq.add_argument("--encoder", default="BAAI/bge-small-en-v1.5", help="embedding model for the clustering")
-    dq.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct", metavar="MODEL_OR_URL",
-                    help="a local model name/path or an OpenAI-compatible URL (default: the kit's SmolLM2-135M)")
-    dq.add_argument("--llm-model", metavar="NAME", help="model to request from an --llm URL")
-    dq.add_argument("--examples", metavar="JSONL", help="few-shot examples: JSONL lines {\"document\", \"query\"}")
-    dq.add_argument("--examples-split", default="train",
-                    help="labelled split to take the 3 few-shot examples from when --examples is not given")
-    dq.add_argument("--exclude-queries", metavar="FILE", help="query ids (first column) not to take examples from")
+    _generation_options(dq)
     dq.add_argument("--filter", dest="retriever", default="bm25", choices=["bm25", "dense", "hybrid"],
                     help="retriever of the round-trip filter (default: bm25)")
     dq.add_argument("--filter-k", type=int, default=10,
@@ -65,13 +59,7 @@ def register(sub) -> None:
     ip.add_argument("--reranker", default="cross-encoder", metavar="SPEC",
                     help="reranker of --filter reranker: a reranker name, name=MODEL, or an ensemble a+b "
                          "(default: the kit cross-encoder; InPars-v2 uses monoT5-3B)")
-    ip.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct", metavar="MODEL_OR_URL",
-                    help="a local model name/path or an OpenAI-compatible URL (default: the kit's SmolLM2-135M)")
-    ip.add_argument("--llm-model", metavar="NAME", help="model to request from an --llm URL")
-    ip.add_argument("--examples", metavar="JSONL", help="few-shot examples: JSONL lines {\"document\", \"query\"}")
-    ip.add_argument("--examples-split", default="train",
-                    help="labelled split to take the 3 few-shot examples from when --examples is not given")
-    ip.add_argument("--exclude-queries", metavar="FILE", help="query ids (first column) not to take examples from")
+    _generation_options(ip)
     ip.add_argument("--max-doc-tokens", type=int, default=256,
                     help="LLM tokens of each document in the prompt (default: 256, InPars')")
     ip.add_argument("--min-tokens", type=int, default=3, help="drop queries of fewer tokens (default: 3)")
@@ -86,6 +74,31 @@ def register(sub) -> None:
     ex.add_argument("model", metavar="MODEL_DIR", help="a cross-encoder or bi-encoder folder with transformers weights")
     ex.add_argument("--fp32", action="store_true", help="export without quantising")
     ex.set_defaults(func=cmd_export)
+
+
+def _generation_options(p: argparse.ArgumentParser) -> None:
+    """The LLM and few-shot example options shared by the query generators (duqgen, inpars)."""
+    p.add_argument("--llm", default="HuggingFaceTB/SmolLM2-135M-Instruct", metavar="MODEL_OR_URL",
+                   help="a local model name/path or an OpenAI-compatible URL (default: the kit's SmolLM2-135M)")
+    p.add_argument("--llm-model", metavar="NAME", help="model to request from an --llm URL")
+    p.add_argument("--examples", metavar="JSONL", help="few-shot examples: JSONL lines {\"document\", \"query\"}")
+    p.add_argument("--examples-split", default="train",
+                   help="labelled split to take the 3 few-shot examples from when --examples is not given")
+    p.add_argument("--exclude-queries", metavar="FILE", help="query ids (first column) not to take examples from")
+
+
+def _generation_kwargs(args) -> dict:
+    from rankwise.train.duqgen import read_examples
+
+    if args.llm_model and not args.llm.startswith(("http://", "https://")):
+        raise ValueError("--llm-model applies to an --llm URL, not to a local model")
+    return {
+        "llm": args.llm,
+        "llm_options": {"model": args.llm_model} if args.llm_model else None,
+        "examples": read_examples(args.examples) if args.examples else None,
+        "examples_split": args.examples_split,
+        "exclude_queries": _read_ids(args.exclude_queries) if args.exclude_queries else (),
+    }
 
 
 def _common(p: argparse.ArgumentParser, *, default_base: str, losses: list[str], default_loss: str,
@@ -175,38 +188,27 @@ def cmd_train(args) -> int:
 
 
 def cmd_duqgen(args) -> int:
-    from rankwise.train.duqgen import generate_synthetic_queries, read_examples
+    from rankwise.train.duqgen import generate_synthetic_queries
 
     result = generate_synthetic_queries(
-        args.dataset, args.output, n=args.queries, clusters=args.clusters, encoder=args.encoder, llm=args.llm,
-        llm_options=_llm_options(args), examples=read_examples(args.examples) if args.examples else None,
-        examples_split=args.examples_split, exclude_queries=_read_ids(args.exclude_queries)
-        if args.exclude_queries else (), retriever=args.retriever, filter_k=args.filter_k,
-        max_doc_words=args.max_doc_words, seed=args.seed, log=lambda line: print(line, file=sys.stderr))
+        args.dataset, args.output, n=args.queries, clusters=args.clusters, encoder=args.encoder,
+        retriever=args.retriever, filter_k=args.filter_k, max_doc_words=args.max_doc_words, seed=args.seed,
+        log=lambda line: print(line, file=sys.stderr), **_generation_kwargs(args))
     print(f"kept {result.kept} of {result.generated} queries (pass rate {result.pass_rate:.1%}); "
           f"times {result.seconds}", file=sys.stderr)
     return 0
 
 
 def cmd_inpars(args) -> int:
-    from rankwise.train.duqgen import read_examples
     from rankwise.train.inpars import generate_inpars_queries
 
     result = generate_inpars_queries(
         args.dataset, args.output, n=args.queries, keep=args.keep, filter=args.filter, reranker=args.reranker,
-        llm=args.llm, llm_options=_llm_options(args), examples=read_examples(args.examples) if args.examples else None,
-        examples_split=args.examples_split, exclude_queries=_read_ids(args.exclude_queries)
-        if args.exclude_queries else (), max_doc_tokens=args.max_doc_tokens, min_tokens=args.min_tokens,
-        max_query_tokens=args.max_query_tokens, skip_copied=args.skip_copied, seed=args.seed,
-        log=lambda line: print(line, file=sys.stderr))
+        max_doc_tokens=args.max_doc_tokens, min_tokens=args.min_tokens, max_query_tokens=args.max_query_tokens,
+        skip_copied=args.skip_copied, seed=args.seed, log=lambda line: print(line, file=sys.stderr),
+        **_generation_kwargs(args))
     print(f"kept {result.kept} of {result.generated} queries; times {result.seconds}", file=sys.stderr)
     return 0
-
-
-def _llm_options(args) -> dict | None:
-    if args.llm_model and not args.llm.startswith(("http://", "https://")):
-        raise ValueError("--llm-model applies to an --llm URL, not to a local model")
-    return {"model": args.llm_model} if args.llm_model else None
 
 
 def cmd_export(args) -> int:

@@ -67,6 +67,22 @@ class SyntheticResult:
     def pass_rate(self) -> float:
         return self.kept / self.generated if self.generated else 0.0
 
+    @classmethod
+    def write(cls, records: list[dict], output, seconds: dict) -> SyntheticResult:
+        """Write every generated query, kept or not (so a reader sees what the filter dropped), to ``output`` as
+        JSONL, atomically: a reader never finds half a file."""
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(output.name + f".tmp{os.getpid()}")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for record in records:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(tmp, output)
+        kept = [r for r in records if r["kept"]]
+        shown = kept[:5] + [r for r in records if not r["kept"]][:5]
+        return cls(output, len(records), len(kept), sum(1 for r in records if not r["text"]),
+                   {k: round(v, 1) for k, v in seconds.items()}, shown)
+
 
 # --- 2 and 3: cluster and sample ------------------------------------------------------------------------------------
 def cluster_sizes(sizes: Sequence[int], n: int) -> list[int]:
@@ -297,25 +313,13 @@ def generate_synthetic_queries(dataset, output: str | os.PathLike, *, n: int = 1
     for i, rank in zip(live, ranks_live):
         ranks[i] = rank
     times["filter"] = time.perf_counter() - start
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + f".tmp{os.getpid()}")
-    kept = 0
-    records = []
-    with open(tmp, "w", encoding="utf-8") as f:
-        for (row, cluster), doc, query, rank in zip(picked, chosen, queries, ranks):
-            keep = bool(query) and rank is not None
-            kept += keep
-            record = {"_id": f"duqgen-{doc.docid}", "text": query, "docid": doc.docid, "cluster": int(cluster),
-                      "rank": rank, "kept": keep}
-            records.append(record)
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, output)
-    empty = sum(1 for q in queries if not q)
-    shown = [r for r in records if r["kept"]][:5] + [r for r in records if not r["kept"]][:5]
-    say(f"kept {kept} of {len(queries)} generated queries ({empty} empty; round trip: document in the "
-        f"{retriever} top {filter_k}); wrote {output}")
-    return SyntheticResult(output, len(queries), kept, empty, {k: round(v, 1) for k, v in times.items()}, shown)
+    records = [{"_id": f"duqgen-{doc.docid}", "text": query, "docid": doc.docid, "cluster": int(cluster),
+                "rank": rank, "kept": bool(query) and rank is not None}
+               for (row, cluster), doc, query, rank in zip(picked, chosen, queries, ranks)]
+    result = SyntheticResult.write(records, output, times)
+    say(f"kept {result.kept} of {result.generated} generated queries ({result.empty} empty; round trip: document in "
+        f"the {retriever} top {filter_k}); wrote {result.path}")
+    return result
 
 
 __all__ = ["SyntheticResult", "build_prompt", "clean_query", "cluster_sizes", "corpus_and_examples",

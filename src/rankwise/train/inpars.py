@@ -31,13 +31,11 @@ text re-tokenizes; negatives exclude the query's own document (the toolkit's sam
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
 import re
 import time
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -140,23 +138,13 @@ def generate_inpars_queries(dataset, output: str | os.PathLike, *, n: int = 100,
     chosen = top_by_score(scores, keep)
     times["score"] = time.perf_counter() - start
 
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + f".tmp{os.getpid()}")
-    records = []
-    with open(tmp, "w", encoding="utf-8") as f:
-        for i, (docid, query) in enumerate(zip(docids, queries)):
-            record = {"_id": f"inpars-{docid}", "text": query, "docid": docid, "tokens": tokens[i],
-                      "score": scores[i], "kept": i in chosen}
-            records.append(record)
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, output)
-    empty = sum(1 for q in queries if not q)
-    shown = [r for r in records if r["kept"]][:5] + [r for r in records if not r["kept"]][:5]
-    say(f"kept {len(chosen)} of {n} generated queries ({empty} empty, {n - empty - len(live)} of a length outside "
-        f"[{min_tokens}, {max_query_tokens or '∞'}] tokens{' or copied' if skip_copied else ''}; the top {keep} by "
-        f"{'mean log-probability' if filter == 'scores' else 'reranker score'}); wrote {output}")
-    return SyntheticResult(output, n, len(chosen), empty, {k: round(v, 1) for k, v in times.items()}, shown)
+    records = [{"_id": f"inpars-{docid}", "text": query, "docid": docid, "tokens": tokens[i], "score": scores[i],
+                "kept": i in chosen} for i, (docid, query) in enumerate(zip(docids, queries))]
+    result = SyntheticResult.write(records, output, times)
+    say(f"kept {result.kept} of {n} generated queries ({result.empty} empty, {n - result.empty - len(live)} of a "
+        f"length outside [{min_tokens}, {max_query_tokens or '∞'}] tokens{' or copied' if skip_copied else ''}; the "
+        f"top {keep} by {'mean log-probability' if filter == 'scores' else 'reranker score'}); wrote {result.path}")
+    return result
 
 
 __all__ = ["FILTERS", "clean_query", "generate_inpars_queries", "query_logprobs", "sample_random_documents",
