@@ -52,9 +52,10 @@ DUQGEN_QUERIES = 400
 # cores (1.2-1.4 pairs/s measured), inside the 20 minutes per run: ``max_steps`` stops each one halfway
 # through one pass over the 80% training part (rows are shuffled, so a random half). Pairs per step: BCE 16 (one pair
 # per row), LambdaLoss 64 (groups of 1 positive + 3 negatives), Margin-MSE 48 (1 positive + 2 negatives, two margins
-# per row). The curricula end halfway through their run (curriculum_end x batches_per_iteration = half the steps,
-# rounded down). All fixed before any test evaluation; Margin-MSE's steps were first set at 35 from a wrong count of
-# 32 pairs a step, and that run (1,680 pairs, 22.4 min, over the 20 minutes) was set aside before its evaluation.
+# per row; the bi-encoder reads the same 3 documents a row, and its query). The curricula end halfway through their
+# run (curriculum_end x batches_per_iteration = half the steps, rounded down). All fixed before any test evaluation;
+# Margin-MSE's steps were first set at 35 from a wrong count of 32 pairs a step, and that run (1,680 pairs, 22.4 min,
+# over the 20 minutes) was set aside before its evaluation.
 # name -> (student, options). The cross-encoder runs take the learning rate chosen on dev; "{duqgen}" is the
 # synthetic query file.
 CONFIGS = {
@@ -65,7 +66,7 @@ CONFIGS = {
                                      num_negatives=4, max_steps=69)),
     "duqgen+labels": ("cross-encoder", dict(loss="bce", num_negatives=2, synthetic="{duqgen}", max_steps=69)),
     "bge-margin-mse": ("bi-encoder", dict(loss="margin-mse", teacher="cross-encoder", num_negatives=2,
-                                          learning_rate=2e-5, max_steps=35)),
+                                          learning_rate=2e-5, max_steps=23)),
     "bce+curriculum": ("cross-encoder", dict(loss="bce", num_negatives=2, max_steps=69, curriculum="reciprank",
                                              batches_per_iteration=2, curriculum_end=17)),
     "margin-mse+curriculum": ("cross-encoder", dict(loss="margin-mse", teacher=TEACHER, num_negatives=2,
