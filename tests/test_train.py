@@ -808,6 +808,46 @@ def test_inpars_keeps_the_best_mean_log_probability_not_the_best_sum(tmp_path):
     assert records["d0"]["score"] is None and [d for d, r in records.items() if r["kept"]] == ["d1"]
 
 
+def test_query_generation_killed_midway_resumes_from_its_journal(tmp_path, monkeypatch):
+    from rankwise.distributed.journal import JournalError
+    from rankwise.train import duqgen
+    from rankwise.train.inpars import generate_inpars_queries
+
+    class Killed(BaseException):  # like a SIGKILL: nothing of the process's state survives but its files
+        pass
+
+    class DiesAfter(PlannedLLM):
+        def __init__(self, plan, calls):
+            super().__init__(plan)
+            self.calls, self.asked = calls, []
+
+        def generate(self, prompts, max_tokens, stop=()):
+            if self.calls == 0:
+                raise Killed()
+            self.calls -= 1
+            self.asked += [p.text.rsplit("Document: ", 1)[1].split("\n")[0] for p in prompts]
+            return super().generate(prompts, max_tokens, stop)
+
+    monkeypatch.setattr(duqgen, "GENERATION_CHUNK", 2)
+    kwargs = dict(n=5, keep=2, examples=[("doc", "query")] * 3)
+    whole = tmp_path / "whole.jsonl"
+    generate_inpars_queries(planned_dataset(), whole, llm=PlannedLLM(INPARS_PLAN), **kwargs)
+    out = tmp_path / "inpars.jsonl"
+    with pytest.raises(Killed):  # dies in the second chunk: the first chunk's 2 answers are in the journal
+        generate_inpars_queries(planned_dataset(), out, llm=DiesAfter(INPARS_PLAN, calls=1), **kwargs)
+    journal = tmp_path / "inpars.jsonl.journal"
+    assert journal.is_file() and not out.exists()
+    with pytest.raises(JournalError, match="--resume"):  # not silently restarted, nor silently reused
+        generate_inpars_queries(planned_dataset(), out, llm=PlannedLLM(INPARS_PLAN), **kwargs)
+    with pytest.raises(JournalError, match="settings"):  # other prompts (other examples) never reuse its answers
+        generate_inpars_queries(planned_dataset(), out, llm=PlannedLLM(INPARS_PLAN), resume=True,
+                                **{**kwargs, "examples": [("other doc", "other query")] * 3})
+    rest = DiesAfter(INPARS_PLAN, calls=99)
+    generate_inpars_queries(planned_dataset(), out, llm=rest, resume=True, **kwargs)
+    assert len(rest.asked) == 3  # only the 3 documents the killed run had not answered
+    assert out.read_text() == whole.read_text() and not journal.exists()
+
+
 def test_inpars_reranker_filter_keeps_what_the_reranker_scores_best(tmp_path):
     from rankwise.train.inpars import generate_inpars_queries
 

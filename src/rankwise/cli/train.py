@@ -85,6 +85,8 @@ def _generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--examples-split", default="train",
                    help="labelled split to take the 3 few-shot examples from when --examples is not given")
     p.add_argument("--exclude-queries", metavar="FILE", help="query ids (first column) not to take examples from")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a killed generation from its journal (OUTPUT.journal) instead of refusing it")
 
 
 def _generation_kwargs(args) -> dict:
@@ -98,6 +100,7 @@ def _generation_kwargs(args) -> dict:
         "examples": read_examples(args.examples) if args.examples else None,
         "examples_split": args.examples_split,
         "exclude_queries": _read_ids(args.exclude_queries) if args.exclude_queries else (),
+        "resume": args.resume,
     }
 
 

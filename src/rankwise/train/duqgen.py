@@ -35,6 +35,7 @@ per-dataset templates; the round-trip filter.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -179,18 +180,81 @@ def clean_query(text: str) -> str:
 
 
 def generate_queries(llm, documents: Sequence[str], examples: Sequence[tuple[str, str]], *,
-                     max_tokens: int = 64, max_doc_words: int = 160, max_example_words: int = 100) -> list[str]:
-    """One cleaned query per document (``""`` when the answer holds none), from a few-shot prompt."""
+                     max_tokens: int = 64, max_doc_words: int = 160, max_example_words: int = 100,
+                     keys: Sequence[str] | None = None, journal: str | os.PathLike | None = None,
+                     resume: bool = False, log=None) -> list[str]:
+    """One cleaned query per document (``""`` when the answer holds none), from a few-shot prompt. ``keys``,
+    ``journal``, ``resume``, ``log``: as :func:`generate_answers` (keys default to the documents' positions)."""
     from rankwise.rerank.llm.backends import Prompt, get_llm
 
     engine = get_llm(llm) if isinstance(llm, str) else llm
     shots = [(cut_words(d, max_example_words), q.strip()) for d, q in examples]
     prompts = [Prompt.raw(build_prompt(cut_words(doc, max_doc_words), shots)) for doc in documents]
-    answers = engine.generate(prompts, max_tokens=max_tokens, stop=["\n"])
-    failed = [a.error for a in answers if a.error]
-    if failed and len(failed) == len(answers):
-        raise RuntimeError(f"the LLM answered none of the {len(answers)} prompts: {failed[0]}")
-    return [clean_query(a.text) if not a.error else "" for a in answers]
+    keys = [str(i) for i in range(len(prompts))] if keys is None else keys
+    answers = generate_answers(engine, prompts, keys, max_tokens=max_tokens, journal=journal, resume=resume, log=log)
+    return [clean_query(a) for a in answers]
+
+
+GENERATION_CHUNK = 32  # prompts per engine call: one progress line and one journal commit each
+
+
+def generate_answers(engine, prompts: Sequence, keys: Sequence[str], *, max_tokens: int,
+                     journal: str | os.PathLike | None = None, resume: bool = False, log=None) -> list[str]:
+    """The engine's answer to each prompt, generation stopped at the first line break (``""`` where the engine
+    failed on a prompt; an error when it failed on all). Runs in chunks of :data:`GENERATION_CHUNK` with a progress
+    line each. With ``journal`` (a file), each chunk's answers are committed as they come, keyed by ``keys``, so a
+    killed generation continues where it stopped with ``resume=True``; the journal is tied to a digest of the
+    prompts, the engine and ``max_tokens`` (other settings are refused). The caller deletes it with
+    :func:`finish_journal` once its output is written."""
+    from rankwise.distributed.journal import Journal
+
+    if len(keys) != len(prompts) or len(set(keys)) != len(keys):
+        raise ValueError(f"need one distinct key per prompt; got {len(set(keys))} distinct keys for "
+                         f"{len(prompts)} prompts")
+    say = log or (lambda line: None)
+    digest = hashlib.sha256(json.dumps([[k, p.plain()] for k, p in zip(keys, prompts)]).encode()).hexdigest()
+    settings = {"command": "generate-queries", "llm": getattr(engine, "name", type(engine).__name__),
+                "max_tokens": max_tokens, "prompts": digest}
+    opened = Journal.open(journal, settings, resume=resume) if journal is not None else None
+    answers: dict[str, str] = {}
+    errors: list[str] = []
+    if opened is not None:
+        answers.update({k: opened[k] for k in keys if k in opened})
+        if answers:
+            say(f"resuming: {len(answers)} of {len(keys)} answers read from {journal}")
+    todo = [i for i, k in enumerate(keys) if k not in answers]
+    start, done = time.perf_counter(), 0
+    try:
+        for s in range(0, len(todo), GENERATION_CHUNK):
+            chunk = todo[s: s + GENERATION_CHUNK]
+            for i, answer in zip(chunk, engine.generate([prompts[i] for i in chunk], max_tokens=max_tokens,
+                                                        stop=["\n"])):
+                if answer.error:  # not committed: a resumed run asks again
+                    errors.append(answer.error)
+                    continue
+                answers[keys[i]] = answer.text
+                if opened is not None:
+                    opened.commit(keys[i], answer.text)
+            done += len(chunk)
+            each = (time.perf_counter() - start) / done
+            say(f"generated {len(keys) - len(todo) + done}/{len(keys)} ({each:.1f} s each; about "
+                f"{each * (len(todo) - done) / 60:.0f} min left)")
+    finally:
+        if opened is not None:
+            opened.close()
+    if errors and len(errors) == len(prompts):
+        raise RuntimeError(f"the LLM answered none of the {len(prompts)} prompts: {errors[0]}")
+    return [answers.get(k, "") for k in keys]
+
+
+def journal_path(output: str | os.PathLike) -> Path:
+    """Where the generation of ``output`` keeps its journal: beside it."""
+    return Path(str(output) + ".journal")
+
+
+def finish_journal(journal: str | os.PathLike) -> None:
+    """Delete a generation journal once the output it fed is written."""
+    Path(journal).unlink(missing_ok=True)
 
 
 # --- 5: round trip --------------------------------------------------------------------------------------------------
@@ -273,10 +337,11 @@ def generate_synthetic_queries(dataset, output: str | os.PathLike, *, n: int = 1
                                retriever="bm25", filter_k: int = 10, min_chars: int = 300,
                                max_doc_words: int = 160, max_example_words: int = 100, max_tokens: int = 64,
                                exclude_queries: Sequence[str] = (), seed: int = KMEANS_SEED,
-                               log=None) -> SyntheticResult:
+                               resume: bool = False, log=None) -> SyntheticResult:
     """Run the five steps (module docs) on a BEIR folder (or :class:`~rankwise.types.Dataset`) and write every
     generated query to ``output`` (JSONL). ``exclude_queries``: query ids of ``examples_split`` not to take
-    examples from (e.g. a held-out part)."""
+    examples from (e.g. a held-out part). The generation keeps a journal beside ``output`` (``OUTPUT.journal``):
+    after a kill, ``resume=True`` continues it."""
     from rankwise.retrieve import DenseRetriever
     from rankwise.train.data import build_retriever
 
@@ -302,7 +367,8 @@ def generate_synthetic_queries(dataset, output: str | os.PathLike, *, n: int = 1
 
     engine = get_llm(llm, **(llm_options or {})) if isinstance(llm, str) else llm
     queries = generate_queries(engine, [d.contents for d in chosen], examples, max_tokens=max_tokens,
-                               max_doc_words=max_doc_words, max_example_words=max_example_words)
+                               max_doc_words=max_doc_words, max_example_words=max_example_words,
+                               keys=[d.docid for d in chosen], journal=journal_path(output), resume=resume, log=say)
     times["generate"] = time.perf_counter() - start
     start = time.perf_counter()
     engine_for_filter = build_retriever(retriever, data.corpus, depth=filter_k)
@@ -317,11 +383,26 @@ def generate_synthetic_queries(dataset, output: str | os.PathLike, *, n: int = 1
                 "rank": rank, "kept": bool(query) and rank is not None}
                for (row, cluster), doc, query, rank in zip(picked, chosen, queries, ranks)]
     result = SyntheticResult.write(records, output, times)
+    finish_journal(journal_path(output))
     say(f"kept {result.kept} of {result.generated} generated queries ({result.empty} empty; round trip: document in "
         f"the {retriever} top {filter_k}); wrote {result.path}")
     return result
 
 
-__all__ = ["SyntheticResult", "build_prompt", "clean_query", "cluster_sizes", "corpus_and_examples",
-           "examples_from_split", "few_shot_examples", "generate_queries", "generate_synthetic_queries", "read_examples",
-           "round_trip_ranks", "sample_documents"]
+__all__ = [
+    "SyntheticResult",
+    "build_prompt",
+    "clean_query",
+    "cluster_sizes",
+    "corpus_and_examples",
+    "examples_from_split",
+    "few_shot_examples",
+    "finish_journal",
+    "generate_answers",
+    "generate_queries",
+    "generate_synthetic_queries",
+    "journal_path",
+    "read_examples",
+    "round_trip_ranks",
+    "sample_documents",
+]

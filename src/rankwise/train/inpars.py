@@ -41,7 +41,15 @@ from typing import Sequence
 import numpy as np
 
 from rankwise.checks import positive_int
-from rankwise.train.duqgen import DEFAULT_LLM, SyntheticResult, build_prompt, corpus_and_examples
+from rankwise.train.duqgen import (
+    DEFAULT_LLM,
+    SyntheticResult,
+    build_prompt,
+    corpus_and_examples,
+    finish_journal,
+    generate_answers,
+    journal_path,
+)
 
 FILTERS = ("scores", "reranker")
 
@@ -82,11 +90,12 @@ def generate_inpars_queries(dataset, output: str | os.PathLike, *, n: int = 100,
                             examples_split: str | None = "train", num_examples: int = 3,
                             exclude_queries: Sequence[str] = (), max_doc_tokens: int = 256, max_tokens: int = 64,
                             min_tokens: int = 3, max_query_tokens: int | None = None, skip_copied: bool = False,
-                            seed: int = 1, log=None) -> SyntheticResult:
+                            seed: int = 1, resume: bool = False, log=None) -> SyntheticResult:
     """Run the four steps (module docs) on a BEIR folder (or :class:`~rankwise.types.Dataset`) and write every
     generated query to ``output`` (JSONL). ``keep`` defaults to a tenth of ``n`` (the paper's 10,000 of 100,000);
     ``reranker`` (for ``filter="reranker"``) is a teacher spec (``cross-encoder``, ``monot5``, an ensemble
-    ``a+b``) or a reranker/teacher object."""
+    ``a+b``) or a reranker/teacher object. The generation keeps a journal beside ``output``
+    (``OUTPUT.journal``): after a kill, ``resume=True`` continues it."""
     from rankwise.rerank.llm.backends import Prompt, get_llm
 
     if filter not in FILTERS:
@@ -108,11 +117,9 @@ def generate_inpars_queries(dataset, output: str | os.PathLike, *, n: int = 100,
     prompts = [Prompt.raw(build_prompt(engine.truncate_text(doc, max_doc_tokens), shots)) for doc in documents]
     say(f"sampled {n} documents at random; generating queries")
     start = time.perf_counter()
-    answers = engine.generate(prompts, max_tokens=max_tokens, stop=["\n"])
-    failed = [a.error for a in answers if a.error]
-    if failed and len(failed) == len(answers):
-        raise RuntimeError(f"the LLM answered none of the {len(answers)} prompts: {failed[0]}")
-    queries = [clean_query(a.text) if not a.error else "" for a in answers]
+    answers = generate_answers(engine, prompts, docids, max_tokens=max_tokens, journal=journal_path(output),
+                               resume=resume, log=say)
+    queries = [clean_query(a) for a in answers]
     times["generate"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -141,6 +148,7 @@ def generate_inpars_queries(dataset, output: str | os.PathLike, *, n: int = 100,
     records = [{"_id": f"inpars-{docid}", "text": query, "docid": docid, "tokens": tokens[i], "score": scores[i],
                 "kept": i in chosen} for i, (docid, query) in enumerate(zip(docids, queries))]
     result = SyntheticResult.write(records, output, times)
+    finish_journal(journal_path(output))
     say(f"kept {result.kept} of {n} generated queries ({result.empty} empty, {n - result.empty - len(live)} of a "
         f"length outside [{min_tokens}, {max_query_tokens or '∞'}] tokens{' or copied' if skip_copied else ''}; the "
         f"top {keep} by {'mean log-probability' if filter == 'scores' else 'reranker score'}); wrote {result.path}")
