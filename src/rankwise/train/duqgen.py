@@ -244,6 +244,8 @@ def generate_answers(engine, prompts: Sequence, keys: Sequence[str], *, max_toke
             opened.close()
     if errors and len(errors) == len(prompts):
         raise RuntimeError(f"the LLM answered none of the {len(prompts)} prompts: {errors[0]}")
+    if errors:
+        say(f"the LLM failed on {len(errors)} of {len(prompts)} prompts (written as empty queries): {errors[0]}")
     return [answers.get(k, "") for k in keys]
 
 
