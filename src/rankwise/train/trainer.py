@@ -44,6 +44,7 @@ from rankwise.train.data import (
     write_rows,
 )
 from rankwise.train.folder import (
+    QUANTIZATION,
     RECORD_FORMAT,
     check_output,
     export_onnx_int8,
@@ -395,7 +396,7 @@ def _train(student: str, dataset, output, *, split, base, loss, teacher, negativ
                          "pairs_per_second": round(examples_here * pairs_per_row / seconds, 2) if seconds > 0 else None,
                          "device": device, "torch_threads": torch.get_num_threads()},
             "peft": peft_record,
-            "onnx": {"file": "onnx/model.onnx", "quantization": "dynamic int8 (onnxruntime quantize_dynamic, QInt8)"}
+            "onnx": {"file": "onnx/model.onnx", "quantization": QUANTIZATION[student]}
             if onnx_file else None,
             "versions": versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
