@@ -248,7 +248,7 @@ class Bench:
         return self.work / "runs" / f"{name}.test.top{self.depth}.run"
 
     def evaluate_dense(self, name: str, model: str | Path) -> tuple[Path, Path]:
-        """Dense retrieval over the corpus, and the BM25 top-100 reranked by the bi-encoder's scores."""
+        """Dense retrieval over the corpus, and the BM25 top-``depth`` reranked by the bi-encoder's scores."""
         retrieved = self.work / "runs" / f"{name}.dense.run"
         reranked = self.work / "runs" / f"{name}.dense-rerank.top{self.depth}.run"
         if not (retrieved.is_file() and reranked.is_file()):

@@ -18,9 +18,9 @@ its weights), the rankwise, sentence-transformers, transformers and torch versio
 **ONNX export** (:func:`export_onnx_int8`): the fp32 cross-encoder (or bi-encoder) is exported with
 ``torch.onnx.export`` (opset 14, dynamic batch and sequence axes) and quantised with
 ``onnxruntime.quantization.quantize_dynamic`` (int8 weights, activations quantised at run time; each kind in the
-format of the kit's graph of that kind, :data:`QUANTIZATION`) into ``DIR/onnx/model.onnx`` — the same kind of graph as the kit's cross-encoder,
-which :class:`rankwise.rerank.cross_encoder.CrossEncoderReranker` then runs on its deterministic fast path
-(``backend="auto"`` picks the graph; ``backend="torch"`` keeps the fp32 weights). A bi-encoder's graph puts out the
+format of the kit's graph of that kind, :data:`QUANTIZATION`) into ``DIR/onnx/model.onnx`` — the same kind of graph
+as the kit's cross-encoder, which :class:`rankwise.rerank.cross_encoder.CrossEncoderReranker` then runs on its
+deterministic fast path (``backend="auto"`` picks the graph; ``backend="torch"`` keeps the fp32 weights). A bi-encoder's graph puts out the
 token states, which :class:`rankwise.retrieve.encoders.OnnxEncoder` pools as the folder's pooling module says; the
 dense path, too, prefers the graph when onnxruntime is installed.
 """
