@@ -306,7 +306,7 @@ def export_onnx_int8(folder: str | os.PathLike, *, quantize: bool = True, opset:
 
             # Each kind is quantised as the kit's graph of that kind. bi-encoders as bge-small's: one scale per output
             # column, 7-bit weights (reduce_range), so that AVX2's u8 x s8 pair sums cannot saturate int16. Full-range,
-            # one-scale weights cost bge-small 0.016 nDCG@10 on SciFact on an AVX2 CPU (vectors at cosine 0.98 to fp32;
+            # one-scale weights cost bge-small 0.016 nDCG@10 on SciFact on an AVX2 CPU (vectors at mean cosine 0.98 to fp32;
             # docs/training.md). Cross-encoders keep the kit MiniLM's one-scale full-range format, the format the
             # training table's starting model and trained rows were all measured in.
             quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=not cross,
